@@ -1,0 +1,20 @@
+"""svg_ear_compile: SVG-EAR sparse attention for video diffusion transformers.
+
+Public surface::
+
+    SvgEarConfig        versioned, validated settings with per-layer overrides
+    SvgEarState         a layer's centroid cache (k-means warm start)
+    svg_ear_attention   the algorithm on (B, H, S, D) tensors
+
+``torch.ops.svg_ear.attention`` (the op the compiler inserts) is registered by
+``svg_ear_compile.ops``, which this package imports; importing touches neither CUDA, diffusers
+nor optuna.
+"""
+
+from . import ops as _ops  # noqa: F401  (registers torch.ops.svg_ear.attention)
+from .attention import svg_ear_attention
+from .config import SvgEarConfig
+from .state import SvgEarState
+
+__all__ = ["SvgEarConfig", "SvgEarState", "svg_ear_attention"]
+__version__ = "0.1.0"

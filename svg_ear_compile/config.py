@@ -1,0 +1,167 @@
+"""The SVG-EAR configuration: one versioned, validated, serialisable object.
+
+Per-layer settings are overrides of a base config, resolved in one place::
+
+    >>> from svg_ear_compile import SvgEarConfig
+    >>> cfg = SvgEarConfig(budget=0.2, layer_overrides={0: {"budget": 1.0}})
+    >>> cfg.for_layer(0).budget, cfg.for_layer(7).budget
+    (1.0, 0.2)
+    >>> SvgEarConfig.from_yaml(cfg.to_yaml()) == cfg
+    True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+CONFIG_VERSION = 1
+
+_ROUTINGS = ("error_aware", "attention")
+_IMPLS = ("auto", "triton", "reference")
+_BLOCK_SIZES = (16, 32, 64, 128, 256)
+
+
+def _fail(name: str, value: Any, allowed: str) -> ValueError:
+    return ValueError(f"SvgEarConfig.{name}={value!r} is invalid: expected {allowed}")
+
+
+def _check_int(name: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise _fail(name, value, f"an int >= {minimum}")
+
+
+def _check_fraction(name: str, value: Any, *, allow_zero: bool) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    ok = ok and (0.0 <= value <= 1.0 if allow_zero else 0.0 < value <= 1.0)
+    if not ok:
+        raise _fail(name, value, "a number in [0, 1]" if allow_zero else "a number in (0, 1]")
+
+
+@dataclass(frozen=True)
+class SvgEarConfig:
+    """Settings of one SVG-EAR attention call (DESIGN.md §2).
+
+    Attributes:
+        num_q_clusters: k-means clusters of the queries (QC); clamped to the sequence length.
+        num_k_clusters: k-means clusters of the keys (KC); clamped to the sequence length.
+        kmeans_iters_init: Lloyd iterations on a layer's first call (cold start).
+        kmeans_iters: Lloyd iterations on later calls, warm-started from the cached centroids.
+        routing: ``"error_aware"`` (EAR: rank blocks by probe error per unit cost) or
+            ``"attention"`` (SVG2: rank blocks by centroid attention mass, top-p).
+        compensation: add every skipped block back through its centroid (parameter-free).
+        top_p: SVG2 mass threshold per query-cluster row; with EAR it sets the row's area budget.
+        budget: explicit density target (fraction of the S² area computed exactly, per row);
+            overrides ``top_p`` when set. ``1.0`` computes every block (exact attention).
+        guaranteed_frac: share of key clusters always kept per row, the highest-mass ones (EAR).
+        cost_exponent: γ in score = log ε̂ − γ·log(|Q_i||K_j|).
+        min_seq_len: sequences shorter than this run exact attention.
+        block_m, block_n: kernel tile sizes (queries, keys).
+        impl: ``"auto"`` (Triton on CUDA when available, else reference), ``"triton"``, ``"reference"``.
+        layer_overrides: ``{layer_index: {field: value}}`` applied by :meth:`for_layer`.
+        version: schema version of the serialised form.
+    """
+
+    num_q_clusters: int = 256
+    num_k_clusters: int = 1024
+    kmeans_iters_init: int = 50
+    kmeans_iters: int = 2
+    routing: str = "error_aware"
+    compensation: bool = True
+    top_p: float = 0.9
+    budget: float | None = None
+    guaranteed_frac: float = 0.05
+    cost_exponent: float = 1.0
+    min_seq_len: int = 1024
+    block_m: int = 64
+    block_n: int = 64
+    impl: str = "auto"
+    layer_overrides: dict[int, dict[str, Any]] = field(default_factory=dict)
+    version: int = CONFIG_VERSION
+
+    def __post_init__(self) -> None:
+        _check_int("num_q_clusters", self.num_q_clusters, 1)
+        _check_int("num_k_clusters", self.num_k_clusters, 1)
+        _check_int("kmeans_iters_init", self.kmeans_iters_init, 0)
+        _check_int("kmeans_iters", self.kmeans_iters, 0)
+        _check_int("min_seq_len", self.min_seq_len, 0)
+        if self.routing not in _ROUTINGS:
+            raise _fail("routing", self.routing, f"one of {_ROUTINGS}")
+        if not isinstance(self.compensation, bool):
+            raise _fail("compensation", self.compensation, "a bool")
+        _check_fraction("top_p", self.top_p, allow_zero=False)
+        if self.budget is not None:
+            _check_fraction("budget", self.budget, allow_zero=False)
+        _check_fraction("guaranteed_frac", self.guaranteed_frac, allow_zero=True)
+        gamma = self.cost_exponent
+        if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 0.0 <= gamma <= 4.0:
+            raise _fail("cost_exponent", gamma, "a number in [0, 4]")
+        for name in ("block_m", "block_n"):
+            if getattr(self, name) not in _BLOCK_SIZES:
+                raise _fail(name, getattr(self, name), f"one of {_BLOCK_SIZES}")
+        if self.impl not in _IMPLS:
+            raise _fail("impl", self.impl, f"one of {_IMPLS}")
+        if self.version != CONFIG_VERSION:
+            raise _fail("version", self.version, f"{CONFIG_VERSION} (the version this package reads)")
+        self._check_overrides()
+
+    def _check_overrides(self) -> None:
+        if not isinstance(self.layer_overrides, dict):
+            raise _fail("layer_overrides", self.layer_overrides, "a dict {layer_index: {field: value}}")
+        for layer, override in self.layer_overrides.items():
+            if isinstance(layer, bool) or not isinstance(layer, int) or layer < 0:
+                raise _fail("layer_overrides", layer, "layer indices that are ints >= 0")
+            if not isinstance(override, dict):
+                raise _fail(f"layer_overrides[{layer}]", override, "a dict {field: value}")
+            unknown = set(override) - set(overridable_fields())
+            if unknown:
+                raise _fail(
+                    f"layer_overrides[{layer}]", sorted(unknown), f"fields among {overridable_fields()}"
+                )
+            dataclasses.replace(self, layer_overrides={}, **override)
+
+    def for_layer(self, layer: int | None) -> SvgEarConfig:
+        """The config for one layer: its override entry applied to this config, else this config."""
+        override = self.layer_overrides.get(layer) if layer is not None else None
+        return dataclasses.replace(self, layer_overrides={}, **(override or {}))
+
+    def replace(self, **changes: Any) -> SvgEarConfig:
+        """A copy with ``changes`` applied and validated."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["layer_overrides"] = {int(k): dict(v) for k, v in self.layer_overrides.items()}
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SvgEarConfig:
+        """Build from :meth:`to_dict` output; unknown keys and other versions are errors."""
+        if not isinstance(data, dict):
+            raise ValueError(f"SvgEarConfig.from_dict expected a dict, got {type(data).__name__}")
+        unknown = set(data) - set(config_fields())
+        if unknown:
+            raise ValueError(
+                f"SvgEarConfig has no field(s) {sorted(unknown)}; valid fields are {config_fields()}"
+            )
+        return cls(**data)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    @classmethod
+    def from_yaml(cls, text: str) -> SvgEarConfig:
+        return cls.from_dict(yaml.safe_load(text))
+
+
+def config_fields() -> tuple[str, ...]:
+    """Every field name of :class:`SvgEarConfig`, in declaration order."""
+    return tuple(f.name for f in dataclasses.fields(SvgEarConfig))
+
+
+def overridable_fields() -> tuple[str, ...]:
+    """Fields a per-layer override may set."""
+    return tuple(n for n in config_fields() if n not in ("layer_overrides", "version"))

@@ -1,0 +1,69 @@
+# Block-sparse attention with compensation equals dense attention over keys where each skipped cluster is replaced by its means.
+import pytest
+import torch
+
+from svg_ear_compile.kernels.block_map import BlockMap
+from svg_ear_compile.kernels.cluster_stats_ref import cluster_means
+from svg_ear_compile.kernels.permute_ref import cluster_layout, permute, unpermute
+from svg_ear_compile.kernels.sparse_attention_ref import sparse_attention_ref
+
+
+def _oracle(q, k, v, q_labels, k_labels, selected, k_means, v_means, scale, compensation):
+    """Per query: dense softmax over selected keys (+ for each skipped cluster, |K_j| copies of its means)."""
+    out = torch.zeros(q.shape[:2] + v.shape[-1:], dtype=torch.float64)
+    for g in range(q.shape[0]):
+        for n in range(q.shape[1]):
+            row = selected[g, q_labels[g, n]]
+            keep = row[k_labels[g]]
+            keys, values = k[g, keep], v[g, keep]
+            if compensation:
+                replaced = (~keep) & (k_labels[g] >= 0)
+                keys = torch.cat([keys, k_means[g, k_labels[g, replaced]]])
+                values = torch.cat([values, v_means[g, k_labels[g, replaced]]])
+            out[g, n] = torch.softmax(scale * keys.double() @ q[g, n].double(), 0) @ values.double()
+    return out
+
+
+@pytest.mark.parametrize("case", ["random", "single_huge_cluster", "singletons", "full"])
+@pytest.mark.parametrize("compensation", [True, False])
+def test_matches_replaced_key_oracle(case, compensation):
+    gen = torch.Generator().manual_seed(hash(case) % 1000)
+    g, n, d, qc, kc = 2, 97, 8, 7, 11
+    q, k, v = (torch.randn(g, n, d, generator=gen) for _ in range(3))
+    q_labels = torch.randint(0, qc, (g, n), generator=gen)
+    k_labels = torch.randint(0, kc, (g, n), generator=gen)
+    if case == "single_huge_cluster":
+        k_labels[:, :90] = 2
+        q_labels[:, :90] = 0
+    if case == "singletons":
+        k_labels = torch.arange(n).repeat(g, 1) % kc
+        k_labels[:, kc:] = torch.randint(0, 3, (g, n - kc), generator=gen)
+    q_layout, k_layout = cluster_layout(q_labels, qc), cluster_layout(k_labels, kc)
+    selected = torch.rand(g, qc, kc, generator=gen) < 0.35
+    selected[:, :, 0] = True  # every row has at least one block so dropping stays defined
+    if case == "full":
+        selected[:] = True
+    if case == "random":
+        selected[0, 1, :] = False
+        selected[0, 1, 0] = True
+    block_map = BlockMap.from_selection(selected, q_layout.sizes, k_layout.sizes)
+    k_means = cluster_means(k, k_labels, k_layout.sizes)
+    v_means = cluster_means(v, k_labels, k_layout.sizes)
+    out_sorted = sparse_attention_ref(
+        permute(q, q_layout.perm), permute(k, k_layout.perm), permute(v, k_layout.perm),
+        q_layout, k_layout, block_map, k_means, v_means, 0.4, compensation,
+    )
+    out = unpermute(out_sorted, q_layout.perm)
+    expected = _oracle(q, k, v, q_labels, k_labels, block_map.selected, k_means, v_means, 0.4, compensation)
+    torch.testing.assert_close(out.double(), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_block_map_rejects_bad_shapes_and_reports_density():
+    q_sizes, k_sizes = torch.tensor([[3, 1]]), torch.tensor([[2, 0, 2]])
+    with pytest.raises(ValueError, match="bool"):
+        BlockMap.from_selection(torch.ones(1, 2, 3), q_sizes, k_sizes)
+    with pytest.raises(ValueError, match="do not match"):
+        BlockMap.from_selection(torch.ones(1, 3, 3, dtype=torch.bool), q_sizes, k_sizes)
+    bm = BlockMap.from_selection(torch.tensor([[[True, True, False], [False, False, True]]]), q_sizes, k_sizes)
+    assert not bool(bm.selected[0, 0, 1])
+    assert float(bm.density()[0]) == pytest.approx((3 * 2 + 1 * 2) / 16)
