@@ -89,7 +89,10 @@ def svg_ear_attention(
         state: this layer's centroid cache; warm calls run ``kmeans_iters`` instead of
             ``kmeans_iters_init`` Lloyd steps.
         layer: layer index used to pick ``config.layer_overrides``.
-        return_stats: also return ``{"density", "dense", "num_q_clusters", ...}``.
+        return_stats: also return a dict: ``density`` (exactly computed share of the S² area,
+            mean over batch and heads), ``density_per_head``, ``dense`` (and ``reason``) when exact
+            attention ran instead, cluster counts, and for inspection ``query_labels``/``key_labels``
+            ``(B, H, S)`` and ``selected`` ``(B, H, QC, KC)``, the block map.
 
     Returns:
         ``(B, H, S, Dv)`` in ``q``'s dtype, and the stats dict when asked.
@@ -105,11 +108,11 @@ def svg_ear_attention(
     """
     validate_inputs(q, k, v)
     config = (config if config is not None else SvgEarConfig()).for_layer(layer)
-    out, stats = _run(q, k, v, config, state, _no_timer)
+    out, stats = run_pipeline(q, k, v, config, state, _no_timer)
     return (out, stats) if return_stats else out
 
 
-def _run(
+def run_pipeline(
     q: torch.Tensor,
     k: torch.Tensor,
     v: torch.Tensor,
@@ -181,6 +184,9 @@ def _run(
         "num_q_clusters": num_q_clusters,
         "num_k_clusters": num_k_clusters,
         "cold_start": cold_q or cold_k,
+        "query_labels": q_labels.reshape(batch, heads, seq_len),
+        "key_labels": k_labels.reshape(batch, heads, seq_len),
+        "selected": block_map.selected.reshape(batch, heads, num_q_clusters, num_k_clusters),
     }
     return out, stats
 

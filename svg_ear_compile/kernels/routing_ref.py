@@ -17,6 +17,7 @@ import torch
 from ..config import SvgEarConfig
 from .topp_ref import select_top_p
 
+
 def error_to_cost_score(
     log_error: torch.Tensor, query_sizes: torch.Tensor, key_sizes: torch.Tensor, cost_exponent: float
 ) -> torch.Tensor:

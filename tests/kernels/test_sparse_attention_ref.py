@@ -1,4 +1,4 @@
-# Block-sparse attention with compensation equals dense attention over keys where each skipped cluster is replaced by its means.
+# Block-sparse attention + compensation equals dense attention with each skipped cluster's keys replaced by its means.
 import pytest
 import torch
 

@@ -1,0 +1,144 @@
+"""Reference-path baseline of the SVG-EAR op: time per call and per stage, error vs exact attention.
+
+This times the *torch reference* implementation (``impl="reference"``), the oracle the Triton
+kernels must beat; it is not the optimised path. For each density and mode it runs one cold call
+(k-means from scratch, ``kmeans_iters_init``) and then times warm calls (``kmeans_iters`` from the
+cached centroids), as in a denoising loop. Dense cuDNN SDPA on the same inputs is the baseline.
+
+    python benchmarks/bench_reference.py                        # Wan2.1-1.3B at 480p: H=12, S=32,760, D=128, bf16
+    python benchmarks/bench_reference.py --frames 4 --height 16 --width 16 --heads 2 --dtype float32   # CPU smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import json
+import statistics
+import time
+from collections import defaultdict
+
+import torch
+import torch.nn.functional as F
+
+from svg_ear_compile import SvgEarConfig, SvgEarState
+from svg_ear_compile.attention import run_pipeline
+from svg_ear_compile.workloads import video_qkv
+
+MODES = {"ear": dict(routing="error_aware", compensation=True), "svg2": dict(routing="attention", compensation=False)}
+
+
+class StageTimer:
+    """Wall time per stage: CUDA events on a GPU (read after one synchronise), perf_counter on CPU."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.cuda = device.type == "cuda"
+        self.records: list[tuple[str, object, object]] = []
+
+    @contextlib.contextmanager
+    def __call__(self, stage: str):
+        if self.cuda:
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            yield
+            end.record()
+        else:
+            start = time.perf_counter()
+            yield
+            end = time.perf_counter()
+        self.records.append((stage, start, end))
+
+    def milliseconds(self) -> dict[str, float]:
+        if self.cuda:
+            torch.cuda.synchronize()
+        totals: dict[str, float] = defaultdict(float)
+        for stage, start, end in self.records:
+            totals[stage] += start.elapsed_time(end) if self.cuda else (end - start) * 1e3
+        return dict(totals)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def time_dense(q, k, v, repeats: int) -> float:
+    """Median milliseconds of SDPA (cuDNN where the build and inputs allow it, as a user gets it)."""
+    times = []
+    for i in range(repeats + 2):
+        _sync(q.device)
+        start = time.perf_counter()
+        F.scaled_dot_product_attention(q, k, v)
+        _sync(q.device)
+        if i >= 2:
+            times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--heads", type=int, default=12)
+    parser.add_argument("--frames", type=int, default=21)
+    parser.add_argument("--height", type=int, default=30)
+    parser.add_argument("--width", type=int, default=52)
+    parser.add_argument("--head-dim", type=int, default=128)
+    parser.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float16", "float32"])
+    parser.add_argument("--densities", type=float, nargs="+", default=[0.1, 0.2, 0.3])
+    parser.add_argument("--q-clusters", type=int, default=256)
+    parser.add_argument("--k-clusters", type=int, default=1024)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--json", help="also write the results to this JSON file")
+    args = parser.parse_args(argv)
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = getattr(torch, args.dtype)
+    q, k, v = video_qkv(1, args.heads, args.frames, args.height, args.width, args.head_dim, dtype=dtype, device=device)
+    exact = F.scaled_dot_product_attention(q.float(), k.float(), v.float())
+    name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
+    header = (
+        f"device: {name}; torch {torch.__version__}; {datetime.date.today()}; B=1 H={args.heads} S={q.shape[2]} "
+        f"D={args.head_dim} {args.dtype}; QC={args.q_clusters} KC={args.k_clusters}; reference path"
+    )
+    print(header)
+    dense_ms = time_dense(q, k, v, args.repeats)
+    dense_error = float((F.scaled_dot_product_attention(q, k, v).float() - exact).norm() / exact.norm())
+    print(f"dense SDPA: {dense_ms:.2f} ms (rel. error of {args.dtype} SDPA vs fp32: {dense_error:.2e})\n")
+
+    results = {"header": header, "dense_ms": dense_ms, "runs": []}
+    stages = ["kmeans_q", "kmeans_k", "permute", "stats", "mass", "probe", "routing", "attention", "unpermute"]
+    print("| mode | target | density | rel. error | warm call ms | cold call ms | " + " | ".join(stages) + " |")
+    print("|---|---|---|---|---|---|" + "---|" * len(stages))
+    for density in args.densities:
+        for mode, settings in MODES.items():
+            cfg = SvgEarConfig(num_q_clusters=args.q_clusters, num_k_clusters=args.k_clusters, min_seq_len=0,
+                               budget=density, impl="reference", **settings)
+            state = SvgEarState()
+            _sync(device)
+            start = time.perf_counter()
+            run_pipeline(q, k, v, cfg, state, StageTimer(device))
+            _sync(device)
+            cold_ms = (time.perf_counter() - start) * 1e3
+            warm, per_stage = [], []
+            for _ in range(args.repeats):
+                timer = StageTimer(device)
+                _sync(device)
+                start = time.perf_counter()
+                out, stats = run_pipeline(q, k, v, cfg, state, timer)
+                _sync(device)
+                warm.append((time.perf_counter() - start) * 1e3)
+                per_stage.append(timer.milliseconds())
+            error = float((out.float() - exact).norm() / exact.norm())
+            stage_ms = {s: statistics.median(p.get(s, 0.0) for p in per_stage) for s in stages}
+            warm_ms = statistics.median(warm)
+            print(f"| {mode} | {density:.0%} | {stats['density']:.1%} | {error:.4f} | {warm_ms:.1f} | {cold_ms:.1f} | "
+                  + " | ".join(f"{stage_ms[s]:.1f}" for s in stages) + " |")
+            results["runs"].append(dict(mode=mode, target=density, density=stats["density"], rel_error=error,
+                                        warm_ms=warm_ms, cold_ms=cold_ms, stages_ms=stage_ms))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,226 @@
+# svg_ear_attention: exact at full budget, equal to attention over centroid-replaced keys, better than SVG2.
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from svg_ear_compile import SvgEarConfig, SvgEarState, svg_ear_attention
+from svg_ear_compile.workloads import video_qkv
+
+from ._oracles import rel_error
+
+SMALL = dict(num_q_clusters=32, num_k_clusters=96, min_seq_len=0, kmeans_iters_init=10)
+
+
+def _replaced_key_oracle(q, k, v, stats, compensation=True):
+    """Exact attention per query where each skipped key cluster's keys/values become their means (float64)."""
+    q, k, v = q.double(), k.double(), v.double()
+    out = torch.empty(q.shape[:3] + v.shape[-1:], dtype=torch.float64)
+    scale = 1 / math.sqrt(q.shape[-1])
+    for b in range(q.shape[0]):
+        for h in range(q.shape[1]):
+            q_labels, k_labels = stats["query_labels"][b, h], stats["key_labels"][b, h]
+            selected = stats["selected"][b, h]
+            kc = selected.shape[1]
+            sizes = torch.bincount(k_labels, minlength=kc).double()
+            k_means = torch.zeros(kc, k.shape[-1], dtype=torch.float64).index_add_(0, k_labels, k[b, h])
+            v_means = torch.zeros(kc, v.shape[-1], dtype=torch.float64).index_add_(0, k_labels, v[b, h])
+            k_means, v_means = k_means / sizes.clamp_min(1)[:, None], v_means / sizes.clamp_min(1)[:, None]
+            for i in q_labels.unique().tolist():
+                rows = (q_labels == i).nonzero().squeeze(1)
+                keep = selected[i][k_labels]
+                keys, values = k[b, h][keep], v[b, h][keep]
+                if compensation:
+                    keys = torch.cat([keys, k_means[k_labels[~keep]]])
+                    values = torch.cat([values, v_means[k_labels[~keep]]])
+                out[b, h, rows] = torch.softmax(scale * q[b, h, rows] @ keys.T, -1) @ values
+    return out
+
+
+@pytest.mark.parametrize("routing", ["error_aware", "attention"])
+@pytest.mark.parametrize("compensation", [True, False])
+def test_full_budget_equals_sdpa(routing, compensation):
+    q, k, v = video_qkv(batch=2, heads=2, frames=4, height=8, width=12, head_dim=64)
+    cfg = SvgEarConfig(**SMALL, budget=1.0, routing=routing, compensation=compensation)
+    out, stats = svg_ear_attention(q, k, v, cfg, return_stats=True)
+    assert stats["density"] == pytest.approx(1.0) and not stats["dense"]
+    assert rel_error(out, F.scaled_dot_product_attention(q, k, v)) < 1e-5
+
+
+@pytest.mark.parametrize("routing", ["error_aware", "attention"])
+def test_compensation_identity(routing):
+    q, k, v = video_qkv(batch=1, heads=2, frames=4, height=8, width=8, head_dim=32, seed=3)
+    cfg = SvgEarConfig(**SMALL, budget=0.2, routing=routing)
+    out, stats = svg_ear_attention(q, k, v, cfg, return_stats=True)
+    assert 0.15 < stats["density"] < 0.4
+    assert rel_error(out, _replaced_key_oracle(q, k, v, stats)) < 1e-5
+
+
+def test_without_compensation_skipped_blocks_are_dropped():
+    q, k, v = video_qkv(batch=1, heads=1, frames=4, height=8, width=8, head_dim=32, seed=4)
+    cfg = SvgEarConfig(**SMALL, budget=0.2, compensation=False)
+    out, stats = svg_ear_attention(q, k, v, cfg, return_stats=True)
+    assert rel_error(out, _replaced_key_oracle(q, k, v, stats, compensation=False)) < 1e-5
+
+
+@pytest.mark.parametrize("density", [0.1, 0.2, 0.3])
+def test_ear_beats_svg2_and_compensation_beats_dropping(density):
+    q, k, v = video_qkv(batch=1, heads=2, frames=8, height=16, width=16, head_dim=64, seed=1)
+    exact = F.scaled_dot_product_attention(q.double(), k.double(), v.double())
+    base = SvgEarConfig(num_q_clusters=64, num_k_clusters=256, min_seq_len=0, kmeans_iters_init=20, budget=density)
+    errors, densities = {}, {}
+    for name, routing, compensation in [
+        ("ear", "error_aware", True), ("svg2", "attention", False), ("compensation_only", "attention", True),
+    ]:
+        out, stats = svg_ear_attention(q, k, v, base.replace(routing=routing, compensation=compensation),
+                                       return_stats=True)
+        errors[name], densities[name] = rel_error(out, exact), stats["density"]
+    assert densities["ear"] <= densities["svg2"] + 0.01
+    assert abs(densities["compensation_only"] - densities["svg2"]) < 1e-9
+    assert errors["ear"] < errors["svg2"], errors
+    assert errors["compensation_only"] < errors["svg2"], errors
+
+
+def test_error_stays_under_the_probe_bound():
+    """DESIGN.md §2's bound with the query as its own proxy (δ_q = 0), derived per query q:
+
+    õ − o = [(Ñ − N) − o(Z̃ − Z)] / Z̃, Ñ − N = −Σ_{j skipped} Σ_{t∈K_j} (e^{a_t} v_t − e^{c_j} v̄_j),
+    so by Cauchy–Schwarz ‖õ − o‖ ≤ [√(n_skip · Σ_j ε_j(q)) + ‖o‖ · Σ_j F_j(q)] / Z̃ with
+    ε_j(q) the probe at q and F_j(q) = Σ_t e^{a_t} − |K_j| e^{c_j} ≥ 0 (Jensen).
+    """
+    from svg_ear_compile.kernels.probe_ref import log_error_probe
+
+    q, k, v = video_qkv(batch=1, heads=1, frames=4, height=8, width=16, head_dim=32, seed=2)
+    out, stats = svg_ear_attention(q, k, v, SvgEarConfig(**SMALL, budget=0.15), return_stats=True)
+    qd, kd, vd = (x[0, 0].double() for x in (q, k, v))
+    q_labels, k_labels, selected = stats["query_labels"][0, 0], stats["key_labels"][0, 0], stats["selected"][0, 0]
+    kc = selected.shape[1]
+    sizes = torch.bincount(k_labels, minlength=kc)
+    k_means = torch.zeros(kc, 32, dtype=torch.float64).index_add_(0, k_labels, kd) / sizes.clamp_min(1)[:, None]
+    v_means = torch.zeros(kc, 32, dtype=torch.float64).index_add_(0, k_labels, vd) / sizes.clamp_min(1)[:, None]
+    scale = 1 / math.sqrt(32)
+
+    logits = scale * qd @ kd.T
+    exact = torch.softmax(logits, -1) @ vd
+    shift = logits.amax(-1, keepdim=True)
+    centroid_logits = scale * qd @ k_means.T - shift
+    token_weights = torch.exp(logits - shift)
+    skipped = ~selected[q_labels] & (sizes > 0)
+    z_tilde = (token_weights * selected[q_labels][:, k_labels]).sum(-1) + (
+        skipped * sizes * torch.exp(centroid_logits)).sum(-1)
+    gap = torch.zeros(len(qd), kc, dtype=torch.float64).index_add_(1, k_labels, token_weights) - sizes * torch.exp(
+        centroid_logits)
+    probe = torch.exp(log_error_probe(qd[None], kd[None], vd[None], k_labels[None], k_means[None], v_means[None],
+                                      sizes[None], scale)[0] - 2 * shift)
+    n_skip = (skipped * sizes).sum(-1)
+    bound = (torch.sqrt(n_skip * (probe * skipped).sum(-1)) + exact.norm(dim=-1) * (gap * skipped).sum(-1)) / z_tilde
+    measured = (out[0, 0].double() - exact).norm(dim=-1)
+    assert bool((gap * skipped >= -1e-9).all())  # Jensen: a cluster's mean key never adds mass
+    assert bool((measured <= bound * (1 + 1e-6) + 1e-9).all())
+    assert float(measured.max()) > 0  # the bound is not vacuous: something was skipped
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [(1, 1, 1, 64), (1, 2, 97, 40), (2, 1, 61, 96), (1, 3, 5, 128)],
+    ids=["S=1", "S=97 prime D=40", "B=2 H=1 D=96", "clusters>S"],
+)
+def test_edge_shapes_are_correct(shape):
+    gen = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(shape, generator=gen) for _ in range(3))
+    cfg = SvgEarConfig(num_q_clusters=8, num_k_clusters=16, min_seq_len=0, budget=0.3)
+    out, stats = svg_ear_attention(q, k, v, cfg, return_stats=True)
+    assert out.shape == shape and stats["num_k_clusters"] == min(16, shape[2])
+    assert rel_error(out, _replaced_key_oracle(q, k, v, stats)) < 1e-5
+    full = svg_ear_attention(q, k, v, cfg.replace(budget=1.0))
+    assert rel_error(full, F.scaled_dot_product_attention(q, k, v)) < 1e-5
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float16, 2e-3), (torch.bfloat16, 1e-2), (torch.float64, 1e-12)])
+def test_low_and_high_precision_inputs(dtype, tol):
+    q, k, v = video_qkv(batch=1, heads=2, frames=2, height=8, width=8, head_dim=64, dtype=dtype)
+    out = svg_ear_attention(q, k, v, SvgEarConfig(**SMALL, budget=1.0))
+    assert out.dtype == dtype
+    assert rel_error(out, F.scaled_dot_product_attention(q.double(), k.double(), v.double())) < tol
+
+
+def test_short_sequences_run_exact_and_say_so():
+    q, k, v = video_qkv(batch=1, heads=2, frames=2, height=4, width=4, head_dim=32)
+    out, stats = svg_ear_attention(q, k, v, SvgEarConfig(min_seq_len=64, budget=0.1), return_stats=True)
+    assert stats["dense"] and "min_seq_len" in stats["reason"] and stats["density"] == 1.0
+    torch.testing.assert_close(out, F.scaled_dot_product_attention(q, k, v))
+
+
+def test_layer_override_changes_the_run():
+    q, k, v = video_qkv(batch=1, heads=1, frames=2, height=8, width=8, head_dim=32)
+    cfg = SvgEarConfig(**SMALL, budget=0.2, layer_overrides={4: {"budget": 1.0}})
+    _, sparse = svg_ear_attention(q, k, v, cfg, layer=3, return_stats=True)
+    _, full = svg_ear_attention(q, k, v, cfg, layer=4, return_stats=True)
+    assert sparse["density"] < 0.5 and full["density"] == pytest.approx(1.0)
+
+
+def test_state_warm_starts_and_resets_on_new_shape():
+    state = SvgEarState()
+    cfg = SvgEarConfig(**SMALL, budget=0.3)
+    q, k, v = video_qkv(batch=1, heads=2, frames=2, height=8, width=8, head_dim=32)
+    _, first = svg_ear_attention(q, k, v, cfg, state=state, return_stats=True)
+    _, second = svg_ear_attention(q, k, v, cfg, state=state, return_stats=True)
+    assert first["cold_start"] and not second["cold_start"] and state.cold_starts == 1
+    q2, k2, v2 = video_qkv(batch=1, heads=3, frames=2, height=8, width=6, head_dim=32)
+    out, third = svg_ear_attention(q2, k2, v2, cfg, state=state, return_stats=True)
+    assert third["cold_start"] and state.cold_starts == 2
+    assert rel_error(out, _replaced_key_oracle(q2, k2, v2, third)) < 1e-5
+    state.query_centroids = torch.zeros(7, 7, 7)  # a corrupted cache is replaced, not trusted
+    _, fourth = svg_ear_attention(q2, k2, v2, cfg, state=state, return_stats=True)
+    assert fourth["cold_start"]
+
+
+def test_warm_start_with_zero_iterations_reuses_the_clustering():
+    state = SvgEarState()
+    cfg = SvgEarConfig(**SMALL, budget=0.3, kmeans_iters=0)
+    q, k, v = video_qkv(batch=1, heads=1, frames=2, height=8, width=8, head_dim=32)
+    _, first = svg_ear_attention(q, k, v, cfg, state=state, return_stats=True)
+    _, second = svg_ear_attention(q, k, v, cfg, state=state, return_stats=True)
+    assert torch.equal(first["key_labels"], second["key_labels"])
+
+
+def test_large_sequence_runs_on_cpu():
+    q, k, v = video_qkv(batch=1, heads=1, frames=16, height=32, width=32, head_dim=64)
+    cfg = SvgEarConfig(num_q_clusters=128, num_k_clusters=512, min_seq_len=0, budget=0.2, kmeans_iters_init=10)
+    out, stats = svg_ear_attention(q, k, v, cfg, return_stats=True)
+    assert q.shape[2] == 16384 and 0.19 < stats["density"] < 0.25
+    assert rel_error(out, F.scaled_dot_product_attention(q, k, v)) < 0.1
+
+
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        ((torch.randn(2, 4, 8), torch.randn(2, 4, 8), torch.randn(2, 4, 8)), "rank 4"),
+        ((torch.randn(1, 1, 8, 4), torch.randn(1, 1, 9, 4), torch.randn(1, 1, 9, 4)), "same shape"),
+        ((torch.randn(1, 1, 8, 4), torch.randn(1, 1, 8, 4), torch.randn(1, 2, 8, 4)), "must match k"),
+        ((torch.randn(1, 1, 8, 4), torch.randn(1, 1, 8, 4).half(), torch.randn(1, 1, 8, 4)), "dtypes differ"),
+        ((torch.ones(1, 1, 8, 4, dtype=torch.int64),) * 3, "floating point"),
+        ((torch.randn(1, 1, 8, 4), torch.randn(1, 1, 8, 4), torch.randn(1, 1, 8, 4, device="meta")), "devices"),
+        ((torch.randn(1, 1, 0, 4),) * 3, "empty"),
+        (([1.0], torch.randn(1, 1, 8, 4), torch.randn(1, 1, 8, 4)), "torch.Tensor"),
+    ],
+)
+def test_bad_inputs_name_the_problem(args, match):
+    with pytest.raises(ValueError, match=match):
+        svg_ear_attention(*args, SvgEarConfig(min_seq_len=0))
+
+
+def test_triton_impl_is_a_clear_error_until_kernels_exist():
+    q = torch.randn(1, 1, 16, 8)
+    with pytest.raises(NotImplementedError, match="impl='triton'"):
+        svg_ear_attention(q, q, q, SvgEarConfig(min_seq_len=0, impl="triton"))
+
+
+@pytest.mark.parametrize("where", ["query", "key"])
+def test_nan_propagates_like_sdpa(where):
+    q, k, v = video_qkv(batch=1, heads=1, frames=2, height=8, width=8, head_dim=32)
+    (q if where == "query" else k)[0, 0, 5, 3] = float("nan")
+    out = svg_ear_attention(q, k, v, SvgEarConfig(**SMALL, budget=0.3))
+    expected_nan = torch.isnan(F.scaled_dot_product_attention(q, k, v)).any(-1)
+    assert torch.equal(torch.isnan(out).any(-1), expected_nan)

@@ -1,0 +1,48 @@
+# torch.ops.svg_ear.attention passes opcheck, equals svg_ear_attention, and keeps one centroid cache per layer.
+import pytest
+import torch
+
+from svg_ear_compile import SvgEarConfig, ops, svg_ear_attention
+from svg_ear_compile.workloads import video_qkv
+
+CFG = SvgEarConfig(num_q_clusters=8, num_k_clusters=24, min_seq_len=0, kmeans_iters_init=5, budget=0.3)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_opcheck(dtype):
+    q, k, v = video_qkv(batch=2, heads=2, frames=2, height=4, width=8, head_dim=16, dtype=dtype)
+    torch.library.opcheck(torch.ops.svg_ear.attention.default, (q, k, v, CFG.to_yaml(), -1))
+
+
+def test_op_equals_function_and_fake_shape():
+    q, k, v = video_qkv(batch=1, heads=2, frames=2, height=4, width=8, head_dim=16)
+    out = torch.ops.svg_ear.attention(q, k, v, CFG.to_yaml(), -1)
+    torch.testing.assert_close(out, svg_ear_attention(q, k, v, CFG))
+    mode = torch._subclasses.fake_tensor.FakeTensorMode()
+    fake_q, fake_k, fake_v = (mode.from_tensor(x) for x in (q, k, v[..., :8].contiguous()))
+    with mode:
+        fake = torch.ops.svg_ear.attention(fake_q, fake_k, fake_v, CFG.to_yaml(), 0)
+    assert tuple(fake.shape) == (1, 2, 64, 8)
+
+
+def test_op_caches_centroids_per_layer_and_compiles():
+    ops.reset_centroid_caches()
+    q, k, v = video_qkv(batch=1, heads=2, frames=2, height=4, width=8, head_dim=16)
+    text = CFG.to_yaml()
+    torch.ops.svg_ear.attention(q, k, v, text, 3)
+    state = ops.layer_state(text, 3)
+    assert state.warm and state.cold_starts == 1
+    torch.ops.svg_ear.attention(q, k, v, text, 3)
+    assert state.cold_starts == 1 and not ops.layer_state(text, 4).warm
+
+    compiled = torch.compile(lambda a, b, c: torch.ops.svg_ear.attention(a, b, c, text, 3) * 2, backend="eager",
+                             fullgraph=True)
+    torch.testing.assert_close(compiled(q, k, v), 2 * svg_ear_attention(q, k, v, CFG, state=state))
+    ops.reset_centroid_caches()
+    assert not ops.layer_state(text, 3).warm
+
+
+def test_op_rejects_a_bad_config_string():
+    q = torch.randn(1, 1, 8, 4)
+    with pytest.raises(ValueError, match="budget"):
+        torch.ops.svg_ear.attention(q, q, q, "budget: 3.0\n", -1)
