@@ -1,0 +1,89 @@
+"""``torch.compile(model, backend="svg_ear", options={...})``: rewrite video self-attention, then Inductor.
+
+Registered through the ``torch_dynamo_backends`` entry point, so no import is needed::
+
+    compiled = torch.compile(transformer, backend="svg_ear", options={"budget": 0.2})
+
+``options`` takes every :class:`SvgEarConfig` field plus ``profile`` (a path to a YAML config whose
+fields, including ``layer_overrides``, become the base config; explicit options win over it).
+"""
+
+from __future__ import annotations
+
+import pathlib
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.fx
+
+from .config import SvgEarConfig, config_fields
+from .passes import AttentionCall, Classification, classify, find_attention, rewrite_attention
+from .passes.classify import REWRITE
+
+BACKEND_OPTIONS = (*config_fields(), "profile")
+
+
+def config_from_options(options: dict[str, Any] | None) -> SvgEarConfig:
+    """The :class:`SvgEarConfig` that ``options`` describe; unknown names list the valid ones."""
+    options = dict(options or {})
+    unknown = sorted(set(options) - set(BACKEND_OPTIONS))
+    if unknown:
+        raise ValueError(f"backend 'svg_ear' got unknown option(s) {unknown}; valid options are {list(BACKEND_OPTIONS)}")
+    profile = options.pop("profile", None)
+    base = SvgEarConfig()
+    if profile == "auto":
+        raise ValueError("option profile='auto' needs per-GPU profiles (svg-ear-tune), which this version does not "
+                         "ship yet; pass the path of a YAML config instead")
+    if profile is not None:
+        path = pathlib.Path(profile)
+        if not path.is_file():
+            raise ValueError(f"option profile={profile!r}: no such file")
+        base = SvgEarConfig.from_yaml(path.read_text())
+    return base.replace(**options)
+
+
+@dataclass(frozen=True)
+class AttentionReport:
+    """One attention call of a compiled graph and what the backend did with it."""
+
+    layer: int | None
+    module_path: str
+    query_shape: tuple | None
+    key_shape: tuple | None
+    kind: str
+    reason: str
+
+
+def plan(gm: torch.fx.GraphModule, config: SvgEarConfig) -> tuple[list[tuple[AttentionCall, int]], list[AttentionReport]]:
+    """Classify every attention call; rewritten ones get a layer index in graph order."""
+    ancestry: dict = {}
+    targets, reports = [], []
+    for call in find_attention(gm.graph):
+        verdict: Classification = classify(call, config.min_seq_len, ancestry)
+        layer = len(targets) if verdict.kind == REWRITE else None
+        if layer is not None:
+            targets.append((call, layer))
+        reports.append(AttentionReport(layer, call.module_path, call.shape("query"), call.shape("key"),
+                                       verdict.kind, verdict.reason))
+    return targets, reports
+
+
+def rewrite_graph(gm: torch.fx.GraphModule, options: dict[str, Any] | None) -> list[AttentionReport]:
+    """Rewrite ``gm`` in place and return the report of every attention call found."""
+    config = config_from_options(options)
+    targets, reports = plan(gm, config)
+    if not reports:
+        warnings.warn("backend 'svg_ear': this graph has no scaled_dot_product_attention call; it runs exact",
+                      stacklevel=2)
+    rewrite_attention(gm, targets, config.to_yaml())
+    return reports
+
+
+def svg_ear_backend(gm: torch.fx.GraphModule, example_inputs: list[Any], options: dict[str, Any] | None = None):
+    """The ``svg_ear`` Dynamo backend: rewrite, then compile the graph with Inductor."""
+    from torch._inductor.compile_fx import compile_fx
+
+    rewrite_graph(gm, options)
+    return compile_fx(gm, example_inputs)

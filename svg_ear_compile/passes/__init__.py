@@ -1,0 +1,10 @@
+"""FX passes over the Dynamo graph: find attention calls, classify them, rewrite the targets.
+
+Data flows one way: :func:`find_attention` → :func:`classify` → :func:`rewrite_attention`.
+"""
+
+from .classify import Classification, classify
+from .find import AttentionCall, find_attention
+from .rewrite import rewrite_attention
+
+__all__ = ["AttentionCall", "Classification", "classify", "find_attention", "rewrite_attention"]

@@ -1,0 +1,125 @@
+# backend="svg_ear" resolves without an import, rewrites exactly the video self-attention, and stays exact at full budget.
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from svg_ear_compile import explain
+from svg_ear_compile.backend import BACKEND_OPTIONS, config_from_options, rewrite_graph
+
+from ._models import tiny_wan, wan_inputs
+
+pytest.importorskip("diffusers")
+
+
+def test_backend_resolves_in_a_fresh_interpreter_without_import():
+    code = (
+        "import sys, torch\n"
+        "assert 'svg_ear_compile' not in sys.modules\n"
+        "f = torch.compile(lambda x: torch.nn.functional.scaled_dot_product_attention(x, x, x) * 2,\n"
+        "                  backend='svg_ear', options={'min_seq_len': 0, 'budget': 1.0, 'num_q_clusters': 4,\n"
+        "                  'num_k_clusters': 8})\n"
+        "x = torch.randn(1, 2, 32, 8)\n"
+        "torch.testing.assert_close(f(x), 2 * torch.nn.functional.scaled_dot_product_attention(x, x, x))\n"
+        "assert 'svg_ear_compile' in sys.modules\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_unknown_option_lists_valid_ones_and_bad_value_names_field():
+    with pytest.raises(ValueError) as info:
+        config_from_options({"budgett": 0.2})
+    assert "budgett" in str(info.value) and all(name in str(info.value) for name in BACKEND_OPTIONS)
+    with pytest.raises(ValueError, match="budget"):
+        config_from_options({"budget": 2.0})
+
+
+def test_profile_path_is_the_base_config(tmp_path):
+    from svg_ear_compile import SvgEarConfig
+
+    path = tmp_path / "cfg.yaml"
+    path.write_text(SvgEarConfig(budget=0.4, num_k_clusters=77).to_yaml())
+    cfg = config_from_options({"profile": str(path), "budget": 0.3})
+    assert cfg.num_k_clusters == 77 and cfg.budget == 0.3
+    with pytest.raises(ValueError, match="no such file"):
+        config_from_options({"profile": str(tmp_path / "missing.yaml")})
+
+
+def _capture_graph(model, inputs):
+    graphs = []
+
+    def backend(gm, example_inputs):
+        graphs.append(gm)
+        return gm.forward
+
+    torch._dynamo.reset()
+    torch.compile(model, backend=backend)(**inputs)
+    return graphs
+
+
+def test_wan_self_attention_rewritten_cross_attention_untouched():
+    model = tiny_wan(num_layers=3)
+    graphs = _capture_graph(model, wan_inputs())
+    assert len(graphs) == 1
+    reports = rewrite_graph(graphs[0], {"min_seq_len": 0})
+    rewritten = [r for r in reports if r.kind == "rewritten"]
+    assert [r.module_path for r in rewritten] == [f"blocks.{i}.attn1" for i in range(3)]
+    assert [r.layer for r in rewritten] == [0, 1, 2]
+    exact = [r for r in reports if r.kind == "exact"]
+    assert [r.module_path for r in exact] == [f"blocks.{i}.attn2" for i in range(3)]
+    assert all("cross-attention" in r.reason for r in exact)
+    ops = [n for n in graphs[0].graph.nodes if n.target is torch.ops.svg_ear.attention.default]
+    sdpa = [n for n in graphs[0].graph.nodes if n.target is torch.nn.functional.scaled_dot_product_attention]
+    assert len(ops) == 3 and len(sdpa) == 3
+
+
+def test_cross_attention_with_equal_lengths_is_found_by_ancestry():
+    model = tiny_wan(num_layers=1)
+    inputs = wan_inputs()
+    inputs["encoder_hidden_states"] = torch.randn(1, 48, 32)  # as many text tokens as video tokens
+    reports = rewrite_graph(_capture_graph(model, inputs)[0], {"min_seq_len": 0})
+    kinds = {r.module_path: (r.kind, r.reason) for r in reports}
+    assert kinds["blocks.0.attn1"][0] == "rewritten"
+    assert kinds["blocks.0.attn2"][0] == "exact" and "not the latent input" in kinds["blocks.0.attn2"][1]
+
+
+def test_full_budget_compiled_output_equals_dense_compiled_output():
+    model = tiny_wan(num_layers=2)
+    inputs = wan_inputs()
+    torch._dynamo.reset()
+    with torch.no_grad():
+        dense = torch.compile(model)(**inputs)[0]
+        torch._dynamo.reset()
+        options = {"min_seq_len": 0, "budget": 1.0, "num_q_clusters": 8, "num_k_clusters": 16}
+        full = torch.compile(model, backend="svg_ear", options=options)(**inputs)[0]
+        torch._dynamo.reset()
+        sparse = torch.compile(model, backend="svg_ear", options={**options, "budget": 0.3})(**inputs)[0]
+    rel = lambda a, b: float((a - b).norm() / b.norm())  # noqa: E731
+    assert rel(full, dense) < 1e-4
+    assert 1e-6 < rel(sparse, dense) < 0.5
+
+
+def test_explain_lists_every_call_with_reasons(capsys):
+    class Mixed(torch.nn.Module):
+        def forward(self, x, text):
+            a = torch.nn.functional.scaled_dot_product_attention(x, x, x)
+            b = torch.nn.functional.scaled_dot_product_attention(a, a, a, is_causal=True)
+            c = torch.nn.functional.scaled_dot_product_attention(query=b, key=text, value=text)
+            return torch.nn.functional.scaled_dot_product_attention(c, c, c, dropout_p=0.1)
+
+    torch._dynamo.reset()
+    rows = explain(Mixed(), torch.randn(1, 2, 32, 8), torch.randn(1, 2, 5, 8), min_seq_len=0)
+    assert [(r.kind, r.reason.split(" ")[0]) for r in rows] == [
+        ("rewritten", "video"), ("exact", "causal"), ("exact", "cross-attention"), ("exact", "dropout_p=0.1"),
+    ]
+    assert "causal attention" in capsys.readouterr().out
+
+
+def test_model_without_attention_compiles_warns_and_runs_exact():
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4))
+    torch._dynamo.reset()
+    with pytest.warns(UserWarning, match="no scaled_dot_product_attention"):
+        out = torch.compile(model, backend="svg_ear")(torch.ones(2, 4))
+    torch.testing.assert_close(out, model(torch.ones(2, 4)))
