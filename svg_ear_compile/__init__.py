@@ -6,6 +6,7 @@ Public surface::
     SvgEarState         a layer's centroid cache (k-means warm start)
     svg_ear_attention   the algorithm on (B, H, S, D) tensors
     explain             which attention calls ``backend="svg_ear"`` rewrites, and why not the others
+    record              per-layer, per-step density and time of the op at run time
 
 ``torch.ops.svg_ear.attention`` (the op the compiler inserts) is registered by
 ``svg_ear_compile.ops``, which this package imports; importing touches neither CUDA, diffusers
@@ -16,7 +17,8 @@ from . import ops as _ops  # noqa: F401  (registers torch.ops.svg_ear.attention)
 from .attention import svg_ear_attention
 from .config import SvgEarConfig
 from .explain import explain
+from .record import record
 from .state import SvgEarState
 
-__all__ = ["SvgEarConfig", "SvgEarState", "explain", "svg_ear_attention"]
+__all__ = ["SvgEarConfig", "SvgEarState", "explain", "record", "svg_ear_attention"]
 __version__ = "0.1.0"

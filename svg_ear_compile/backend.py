@@ -30,7 +30,9 @@ def config_from_options(options: dict[str, Any] | None) -> SvgEarConfig:
     options = dict(options or {})
     unknown = sorted(set(options) - set(BACKEND_OPTIONS))
     if unknown:
-        raise ValueError(f"backend 'svg_ear' got unknown option(s) {unknown}; valid options are {list(BACKEND_OPTIONS)}")
+        raise ValueError(
+            f"backend 'svg_ear' got unknown option(s) {unknown}; valid options are {list(BACKEND_OPTIONS)}"
+        )
     profile = options.pop("profile", None)
     base = SvgEarConfig()
     if profile == "auto":
@@ -56,7 +58,9 @@ class AttentionReport:
     reason: str
 
 
-def plan(gm: torch.fx.GraphModule, config: SvgEarConfig) -> tuple[list[tuple[AttentionCall, int]], list[AttentionReport]]:
+def plan(
+    gm: torch.fx.GraphModule, config: SvgEarConfig
+) -> tuple[list[tuple[AttentionCall, int]], list[AttentionReport]]:
     """Classify every attention call; rewritten ones get a layer index in graph order."""
     ancestry: dict = {}
     targets, reports = [], []

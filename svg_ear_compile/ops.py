@@ -16,11 +16,13 @@ call starts cold and is a pure function of its inputs.
 from __future__ import annotations
 
 import functools
+import time
 
 import torch
 
 from .attention import svg_ear_attention
 from .config import SvgEarConfig
+from .record import active_recording
 from .state import SvgEarState
 
 _centroid_caches: dict[tuple[str, int], SvgEarState] = {}
@@ -47,8 +49,21 @@ def reset_centroid_caches() -> None:
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, config: str, layer: int) -> torch.Tensor:
     """SVG-EAR self-attention of ``(B, H, S, D)`` inputs under the YAML ``config``."""
     cfg = _parse_config(config)
-    out = svg_ear_attention(q, k, v, cfg, state=layer_state(config, layer), layer=max(layer, 0))
+    state, layer_index = layer_state(config, layer), max(layer, 0)
+    recording = active_recording()
+    if recording is None:
+        return svg_ear_attention(q, k, v, cfg, state=state, layer=layer_index).contiguous()
+    _synchronize(q.device)
+    start = time.perf_counter()
+    out, stats = svg_ear_attention(q, k, v, cfg, state=state, layer=layer_index, return_stats=True)
+    _synchronize(q.device)
+    recording.add(layer, q.shape[2], stats["density"], stats["dense"], (time.perf_counter() - start) * 1e3)
     return out.contiguous()
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 @attention.register_fake

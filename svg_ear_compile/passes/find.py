@@ -42,7 +42,7 @@ def _normalise(node: torch.fx.Node) -> dict[str, Any]:
     if len(node.args) > len(_SDPA_PARAMS):
         raise ValueError(f"{node.name}: scaled_dot_product_attention got {len(node.args)} positional arguments")
     arguments = dict(_SDPA_DEFAULTS)
-    arguments.update(zip(_SDPA_PARAMS, node.args))
+    arguments.update(zip(_SDPA_PARAMS[: len(node.args)], node.args, strict=True))
     unknown = set(node.kwargs) - set(_SDPA_PARAMS)
     if unknown:
         raise ValueError(f"{node.name}: scaled_dot_product_attention got unknown keyword(s) {sorted(unknown)}")
