@@ -4,7 +4,8 @@
     centroid mass p_ij → error probe ε̂_ij (EAR) → routing → block-sparse attention with the
     centroid compensation → tokens back in place.
 
-Short sequences (``S < min_seq_len``) run exact attention. Inputs of any floating dtype run in
+Short sequences (``S < min_seq_len``), the first ``dense_layers`` layers and warm-up steps
+(timestep above ``dense_above_timestep``) run exact attention. Inputs of any floating dtype run in
 float32 (float64 stays float64) and come back in their own dtype.
 """
 
@@ -79,6 +80,7 @@ def svg_ear_attention(
     *,
     state: SvgEarState | None = None,
     layer: int | None = None,
+    timestep: torch.Tensor | float | None = None,
     return_stats: bool = False,
 ) -> torch.Tensor | tuple[torch.Tensor, dict[str, Any]]:
     """Sparse self-attention with error-aware routing and centroid compensation.
@@ -88,7 +90,8 @@ def svg_ear_attention(
         config: settings; ``None`` uses :class:`SvgEarConfig` defaults.
         state: this layer's centroid cache; warm calls run ``kmeans_iters`` instead of
             ``kmeans_iters_init`` Lloyd steps.
-        layer: layer index used to pick ``config.layer_overrides``.
+        layer: layer index, for ``config.layer_overrides`` and ``config.dense_layers``.
+        timestep: the model's timestep this call belongs to, for ``config.dense_above_timestep``.
         return_stats: also return a dict: ``density`` (exactly computed share of the S² area,
             mean over batch and heads), ``density_per_head``, ``dense`` (and ``reason``) when exact
             attention ran instead, cluster counts, and for inspection ``query_labels``/``key_labels``
@@ -108,8 +111,28 @@ def svg_ear_attention(
     """
     validate_inputs(q, k, v)
     config = (config if config is not None else SvgEarConfig()).for_layer(layer)
-    out, stats = run_pipeline(q, k, v, config, state, _no_timer)
+    reason = dense_reason(q.shape[2], config, layer, timestep)
+    if reason is not None:
+        out, stats = F.scaled_dot_product_attention(q, k, v), {"density": 1.0, "dense": True, "reason": reason}
+    else:
+        out, stats = run_pipeline(q, k, v, config, state, _no_timer)
     return (out, stats) if return_stats else out
+
+
+def dense_reason(
+    seq_len: int, config: SvgEarConfig, layer: int | None, timestep: torch.Tensor | float | None
+) -> str | None:
+    """Why this call must run exact attention (short sequence, dense layer, warm-up step), or None."""
+    if seq_len < config.min_seq_len:
+        return f"S={seq_len} < min_seq_len={config.min_seq_len}"
+    if layer is not None and layer < config.dense_layers:
+        return f"layer {layer} < dense_layers={config.dense_layers}"
+    cut = config.dense_above_timestep
+    if cut is not None and timestep is not None:
+        value = float(timestep.max()) if isinstance(timestep, torch.Tensor) else float(timestep)
+        if value > cut:
+            return f"warm-up: timestep {value:g} > dense_above_timestep={cut:g}"
+    return None
 
 
 def run_pipeline(
@@ -120,12 +143,8 @@ def run_pipeline(
     state: SvgEarState | None,
     timer: StageTimer,
 ) -> tuple[torch.Tensor, dict[str, Any]]:
-    """The pipeline; ``timer(stage)`` wraps each stage (benchmarks pass a CUDA-event timer)."""
+    """The sparse pipeline (no dense fallback); ``timer(stage)`` wraps each stage (benchmarks time with it)."""
     batch, heads, seq_len, head_dim = q.shape
-    if seq_len < config.min_seq_len:
-        with timer("dense"):
-            out = F.scaled_dot_product_attention(q, k, v)
-        return out, {"density": 1.0, "dense": True, "reason": f"S={seq_len} < min_seq_len={config.min_seq_len}"}
     impl = _resolve_impl(config, q.device)
 
     compute_dtype = torch.float64 if q.dtype == torch.float64 else torch.float32

@@ -13,6 +13,7 @@ Per-layer settings are overrides of a base config, resolved in one place::
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +60,9 @@ class SvgEarConfig:
         guaranteed_frac: share of key clusters always kept per row, the highest-mass ones (EAR).
         cost_exponent: γ in score = log ε̂ − γ·log(|Q_i||K_j|).
         min_seq_len: sequences shorter than this run exact attention.
+        dense_layers: the first this many layers (by index) run exact attention.
+        dense_above_timestep: dense warm-up: exact attention while the model's timestep is above
+            this value (decided at run time from the timestep tensor); ``None`` disables it.
         block_m, block_n: kernel tile sizes (queries, keys).
         impl: ``"auto"`` (Triton on CUDA when available, else reference), ``"triton"``, ``"reference"``.
         layer_overrides: ``{layer_index: {field: value}}`` applied by :meth:`for_layer`.
@@ -76,6 +80,8 @@ class SvgEarConfig:
     guaranteed_frac: float = 0.05
     cost_exponent: float = 1.0
     min_seq_len: int = 1024
+    dense_layers: int = 0
+    dense_above_timestep: float | None = None
     block_m: int = 64
     block_n: int = 64
     impl: str = "auto"
@@ -88,6 +94,10 @@ class SvgEarConfig:
         _check_int("kmeans_iters_init", self.kmeans_iters_init, 0)
         _check_int("kmeans_iters", self.kmeans_iters, 0)
         _check_int("min_seq_len", self.min_seq_len, 0)
+        _check_int("dense_layers", self.dense_layers, 0)
+        cut = self.dense_above_timestep
+        if cut is not None and (isinstance(cut, bool) or not isinstance(cut, (int, float)) or not math.isfinite(cut)):
+            raise _fail("dense_above_timestep", cut, "None or a finite number")
         if self.routing not in _ROUTINGS:
             raise _fail("routing", self.routing, f"one of {_ROUTINGS}")
         if not isinstance(self.compensation, bool):

@@ -46,16 +46,21 @@ def reset_centroid_caches() -> None:
 
 
 @torch.library.custom_op("svg_ear::attention", mutates_args=())
-def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, config: str, layer: int) -> torch.Tensor:
-    """SVG-EAR self-attention of ``(B, H, S, D)`` inputs under the YAML ``config``."""
+def attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, config: str, layer: int, timestep: torch.Tensor | None = None
+) -> torch.Tensor:
+    """SVG-EAR self-attention of ``(B, H, S, D)`` inputs under the YAML ``config``.
+
+    ``timestep`` (the model's timestep input, when the graph has one) drives the dense warm-up.
+    """
     cfg = _parse_config(config)
     state, layer_index = layer_state(config, layer), max(layer, 0)
     recording = active_recording()
     if recording is None:
-        return svg_ear_attention(q, k, v, cfg, state=state, layer=layer_index).contiguous()
+        return svg_ear_attention(q, k, v, cfg, state=state, layer=layer_index, timestep=timestep).contiguous()
     _synchronize(q.device)
     start = time.perf_counter()
-    out, stats = svg_ear_attention(q, k, v, cfg, state=state, layer=layer_index, return_stats=True)
+    out, stats = svg_ear_attention(q, k, v, cfg, state=state, layer=layer_index, timestep=timestep, return_stats=True)
     _synchronize(q.device)
     recording.add(layer, q.shape[2], stats["density"], stats["dense"], (time.perf_counter() - start) * 1e3)
     return out.contiguous()
@@ -67,5 +72,7 @@ def _synchronize(device: torch.device) -> None:
 
 
 @attention.register_fake
-def _attention_fake(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, config: str, layer: int) -> torch.Tensor:
+def _attention_fake(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, config: str, layer: int, timestep: torch.Tensor | None = None
+) -> torch.Tensor:
     return q.new_empty((*q.shape[:-1], v.shape[-1]))

@@ -157,3 +157,25 @@ def test_batch_of_two_runs_and_matches_dense_at_full_budget():
         options = {"min_seq_len": 0, "budget": 1.0, "num_q_clusters": 8, "num_k_clusters": 16}
         got = torch.compile(model, backend="svg_ear", options=options)(**inputs)[0]
     assert float((got - expected).norm() / expected.norm()) < 1e-4
+
+
+def test_warm_up_above_the_cut_is_exactly_dense_and_sparse_below():
+    from torch._dynamo.utils import counters
+
+    from svg_ear_compile import record
+
+    model = tiny_wan(num_layers=2)
+    options = {"min_seq_len": 0, "budget": 0.2, "num_q_clusters": 8, "num_k_clusters": 16,
+               "dense_above_timestep": 600.0, "dense_layers": 1}
+    torch._dynamo.reset()
+    counters.clear()
+    compiled = torch.compile(model, backend="svg_ear", options=options)
+    with torch.no_grad(), record() as rec:
+        early = compiled(**wan_inputs(timestep=900.0))[0]
+        late = compiled(**wan_inputs(timestep=300.0))[0]
+        early_eager, late_eager = model(**wan_inputs(timestep=900.0))[0], model(**wan_inputs(timestep=300.0))[0]
+    assert counters["stats"]["unique_graphs"] == 1
+    assert float((early - early_eager).norm() / early_eager.norm()) < 1e-5
+    assert float((late - late_eager).norm() / late_eager.norm()) > 1e-4
+    by_step = {(r.layer, r.step): r.dense for r in rec.records}
+    assert by_step == {(0, 0): True, (1, 0): True, (0, 1): True, (1, 1): False}
