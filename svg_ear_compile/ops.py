@@ -54,7 +54,7 @@ def attention(
     ``timestep`` (the model's timestep input, when the graph has one) drives the dense warm-up.
     """
     cfg = _parse_config(config)
-    state, layer_index = layer_state(config, layer), max(layer, 0)
+    state, layer_index = layer_state(config, layer), (layer if layer >= 0 else None)
     recording = active_recording()
     if recording is None:
         return svg_ear_attention(q, k, v, cfg, state=state, layer=layer_index, timestep=timestep).contiguous()
