@@ -63,7 +63,7 @@ def validate_inputs(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
         raise ValueError(f"svg_ear_attention: empty dimension in q {tuple(q.shape)} or v {tuple(v.shape)}")
 
 
-def _resolve_impl(config: SvgEarConfig, device: torch.device) -> str:
+def _resolve_impl(config: SvgEarConfig) -> str:
     if config.impl == "triton":
         raise NotImplementedError(
             "SvgEarConfig.impl='triton': the Triton kernels are not part of this version yet; "
@@ -145,7 +145,7 @@ def run_pipeline(
 ) -> tuple[torch.Tensor, dict[str, Any]]:
     """The sparse pipeline (no dense fallback); ``timer(stage)`` wraps each stage (benchmarks time with it)."""
     batch, heads, seq_len, head_dim = q.shape
-    impl = _resolve_impl(config, q.device)
+    impl = _resolve_impl(config)
 
     compute_dtype = torch.float64 if q.dtype == torch.float64 else torch.float32
     groups = batch * heads

@@ -56,13 +56,13 @@ def attention(
     cfg = _parse_config(config)
     state, layer_index = layer_state(config, layer), (layer if layer >= 0 else None)
     recording = active_recording()
-    if recording is None:
-        return svg_ear_attention(q, k, v, cfg, state=state, layer=layer_index, timestep=timestep).contiguous()
-    _synchronize(q.device)
-    start = time.perf_counter()
+    if recording is not None:
+        _synchronize(q.device)
+        start = time.perf_counter()
     out, stats = svg_ear_attention(q, k, v, cfg, state=state, layer=layer_index, timestep=timestep, return_stats=True)
-    _synchronize(q.device)
-    recording.add(layer, q.shape[2], stats["density"], stats["dense"], (time.perf_counter() - start) * 1e3)
+    if recording is not None:
+        _synchronize(q.device)
+        recording.add(layer, q.shape[2], stats["density"], stats["dense"], (time.perf_counter() - start) * 1e3)
     return out.contiguous()
 
 
