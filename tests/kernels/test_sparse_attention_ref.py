@@ -8,8 +8,9 @@ from svg_ear_compile.kernels.permute_ref import cluster_layout, permute, unpermu
 from svg_ear_compile.kernels.sparse_attention_ref import sparse_attention_ref
 
 
-def _oracle(q, k, v, q_labels, k_labels, selected, k_means, v_means, scale, compensation):
-    """Per query: dense softmax over selected keys (+ for each skipped cluster, |K_j| copies of its means)."""
+def _oracle(q, k, v, q_labels, k_labels, selected, k_means, v_means, scale, compensation, shared=None):
+    """Per query: dense softmax over selected keys (+ for each skipped cluster, |K_j| copies of its means,
+    + the valid shared keys)."""
     out = torch.zeros(q.shape[:2] + v.shape[-1:], dtype=torch.float64)
     for g in range(q.shape[0]):
         for n in range(q.shape[1]):
@@ -20,6 +21,10 @@ def _oracle(q, k, v, q_labels, k_labels, selected, k_means, v_means, scale, comp
                 replaced = (~keep) & (k_labels[g] >= 0)
                 keys = torch.cat([keys, k_means[g, k_labels[g, replaced]]])
                 values = torch.cat([values, v_means[g, k_labels[g, replaced]]])
+            if shared is not None:
+                shared_k, shared_v, shared_valid = shared
+                keys = torch.cat([keys, shared_k[g, shared_valid[g]]])
+                values = torch.cat([values, shared_v[g, shared_valid[g]]])
             out[g, n] = torch.softmax(scale * keys.double() @ q[g, n].double(), 0) @ values.double()
     return out
 
@@ -67,3 +72,25 @@ def test_block_map_rejects_bad_shapes_and_reports_density():
     bm = BlockMap.from_selection(torch.tensor([[[True, True, False], [False, False, True]]]), q_sizes, k_sizes)
     assert not bool(bm.selected[0, 0, 1])
     assert float(bm.density()[0]) == pytest.approx((3 * 2 + 1 * 2) / 16)
+
+
+@pytest.mark.parametrize("compensation", [True, False])
+def test_shared_keys_join_the_softmax_and_padding_never_counts(compensation):
+    gen = torch.Generator().manual_seed(5)
+    g, n, t, d, qc, kc = 2, 53, 6, 8, 5, 9
+    q, k, v = (torch.randn(g, n, d, generator=gen) for _ in range(3))
+    shared_k, shared_v = torch.randn(g, t, d, generator=gen), torch.randn(g, t, d, generator=gen)
+    shared_valid = torch.tensor([[True] * 4 + [False] * 2, [True] * 6])
+    shared_k[0, 4:] = 1e4  # padded keys with huge logits: any leak would dominate the softmax
+    q_labels, k_labels = torch.randint(0, qc, (g, n), generator=gen), torch.randint(0, kc, (g, n), generator=gen)
+    q_layout, k_layout = cluster_layout(q_labels, qc), cluster_layout(k_labels, kc)
+    selected = torch.rand(g, qc, kc, generator=gen) < 0.3
+    block_map = BlockMap.from_selection(selected, q_layout.sizes, k_layout.sizes)
+    k_means, v_means = cluster_means(k, k_labels, k_layout.sizes), cluster_means(v, k_labels, k_layout.sizes)
+    out_sorted = sparse_attention_ref(
+        permute(q, q_layout.perm), permute(k, k_layout.perm), permute(v, k_layout.perm),
+        q_layout, k_layout, block_map, k_means, v_means, 0.4, compensation, shared_k, shared_v, shared_valid,
+    )
+    expected = _oracle(q, k, v, q_labels, k_labels, block_map.selected, k_means, v_means, 0.4, compensation,
+                       (shared_k, shared_v, shared_valid))
+    torch.testing.assert_close(unpermute(out_sorted, q_layout.perm).double(), expected, rtol=1e-5, atol=1e-5)
