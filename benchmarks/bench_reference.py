@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from svg_ear_compile import SvgEarConfig, SvgEarState
-from svg_ear_compile.attention import run_pipeline
+from svg_ear_compile.pipeline import run_pipeline
 from svg_ear_compile.workloads import video_qkv
 
 MODES = {"ear": dict(routing="error_aware", compensation=True), "svg2": dict(routing="attention", compensation=False)}

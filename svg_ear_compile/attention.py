@@ -1,42 +1,21 @@
-"""SVG-EAR attention as one readable function over the kernel stages (DESIGN.md §2).
+"""SVG-EAR attention, the public function: decides exact vs sparse, splits joint video+text inputs.
 
-    cluster Q and K (k-means, warm-started) → sort tokens by cluster → cluster means →
-    centroid mass p_ij → error probe ε̂_ij (EAR) → routing → block-sparse attention with the
-    centroid compensation → tokens back in place.
-
-Short sequences (``S < min_seq_len``), the first ``dense_layers`` layers and warm-up steps
-(timestep above ``dense_above_timestep``) run exact attention. Inputs of any floating dtype run in
-float32 (float64 stays float64) and come back in their own dtype.
+The sparse path is :func:`svg_ear_compile.pipeline.run_pipeline` (DESIGN.md §2). Short sequences
+(``S < min_seq_len``), the first ``dense_layers`` layers and warm-up steps (timestep above
+``dense_above_timestep``) run exact attention. Inputs of any floating dtype run in float32
+(float64 stays float64) and come back in their own dtype.
 """
 
 from __future__ import annotations
 
-import contextlib
-import math
-from collections.abc import Callable
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from .config import SvgEarConfig
-from .kernels import (
-    centroid_mass_ref,
-    cluster_stats_ref,
-    kmeans_ref,
-    permute_ref,
-    probe_ref,
-    routing_ref,
-    sparse_attention_ref,
-)
-from .kernels.block_map import BlockMap
+from .pipeline import SharedKeys, run_pipeline
 from .state import SvgEarState
-
-StageTimer = Callable[[str], contextlib.AbstractContextManager]
-
-
-def _no_timer(stage: str) -> contextlib.AbstractContextManager:
-    return contextlib.nullcontext()
 
 
 def validate_inputs(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
@@ -63,15 +42,6 @@ def validate_inputs(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
         raise ValueError(f"svg_ear_attention: empty dimension in q {tuple(q.shape)} or v {tuple(v.shape)}")
 
 
-def _resolve_impl(config: SvgEarConfig) -> str:
-    if config.impl == "triton":
-        raise NotImplementedError(
-            "SvgEarConfig.impl='triton': the Triton kernels are not part of this version yet; "
-            "use impl='auto' or impl='reference'"
-        )
-    return "reference"
-
-
 def svg_ear_attention(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -81,6 +51,8 @@ def svg_ear_attention(
     state: SvgEarState | None = None,
     layer: int | None = None,
     timestep: torch.Tensor | float | None = None,
+    num_video: int | None = None,
+    key_padding_mask: torch.Tensor | None = None,
     return_stats: bool = False,
 ) -> torch.Tensor | tuple[torch.Tensor, dict[str, Any]]:
     """Sparse self-attention with error-aware routing and centroid compensation.
@@ -92,9 +64,15 @@ def svg_ear_attention(
             ``kmeans_iters_init`` Lloyd steps.
         layer: layer index, for ``config.layer_overrides`` and ``config.dense_layers``.
         timestep: the model's timestep this call belongs to, for ``config.dense_above_timestep``.
+        num_video: joint attention (HunyuanVideo): the first ``num_video`` tokens are video, the rest
+            text. Only video tokens are clustered and sparsified; every video query also attends
+            exactly to the valid text tokens; text queries attend exactly to all valid tokens.
+        key_padding_mask: ``(B, S)`` or ``(B, 1, 1, S)`` bool, True = a real token. Padded tokens
+            never enter attention or compensation. Padding among the video tokens runs exact.
         return_stats: also return a dict: ``density`` (exactly computed share of the S² area,
             mean over batch and heads), ``density_per_head``, ``dense`` (and ``reason``) when exact
-            attention ran instead, cluster counts, and for inspection ``query_labels``/``key_labels``
+            attention ran instead, cluster counts (joint attention: density of the video × video
+            area; the text rows and columns always run exact), and for inspection ``query_labels``/``key_labels``
             ``(B, H, S)`` and ``selected`` ``(B, H, QC, KC)``, the block map.
 
     Returns:
@@ -111,12 +89,68 @@ def svg_ear_attention(
     """
     validate_inputs(q, k, v)
     config = (config if config is not None else SvgEarConfig()).for_layer(layer)
-    reason = dense_reason(q.shape[2], config, layer, timestep)
+    seq_len = q.shape[2]
+    valid = _padding_mask(key_padding_mask, q.shape[0], seq_len, q.device)
+    num_video = _video_tokens(num_video, seq_len)
+    reason = dense_reason(num_video, config, layer, timestep) or _padded_video_reason(valid, num_video)
     if reason is not None:
-        out, stats = F.scaled_dot_product_attention(q, k, v), {"density": 1.0, "dense": True, "reason": reason}
+        mask = None if valid is None else valid[:, None, None, :]
+        out, stats = F.scaled_dot_product_attention(q, k, v, attn_mask=mask), {"density": 1.0, "dense": True,
+                                                                               "reason": reason}
+    elif num_video == seq_len:
+        out, stats = run_pipeline(q, k, v, config, state)
     else:
-        out, stats = run_pipeline(q, k, v, config, state, _no_timer)
+        out, stats = _joint_attention(q, k, v, valid, num_video, config, state)
     return (out, stats) if return_stats else out
+
+
+def _padding_mask(mask: torch.Tensor | None, batch: int, seq_len: int, device: torch.device) -> torch.Tensor | None:
+    """``(B, S)`` bool from a ``(B|1, S)`` or ``(B|1, 1, 1, S)`` key-padding mask; None when there is none."""
+    if mask is None:
+        return None
+    if mask.dtype != torch.bool:
+        raise ValueError(f"svg_ear_attention: key_padding_mask must be bool (True = real token), got {mask.dtype}")
+    if mask.dim() == 4 and mask.shape[1:3] == (1, 1):
+        mask = mask[:, 0, 0]
+    if mask.dim() != 2 or mask.shape[0] not in (1, batch) or mask.shape[1] != seq_len:
+        raise ValueError(f"svg_ear_attention: key_padding_mask must have shape (B, S) or (B, 1, 1, S) with "
+                         f"B={batch}, S={seq_len}; got {tuple(mask.shape)}")
+    if mask.device != device:
+        raise ValueError(f"svg_ear_attention: key_padding_mask is on {mask.device}, q on {device}")
+    return mask.expand(batch, seq_len)
+
+
+def _video_tokens(num_video: int | None, seq_len: int) -> int:
+    if num_video is None:
+        return seq_len
+    if not 1 <= num_video <= seq_len:
+        raise ValueError(f"svg_ear_attention: num_video={num_video} must be in [1, S={seq_len}]")
+    return int(num_video)
+
+
+def _padded_video_reason(valid: torch.Tensor | None, num_video: int) -> str | None:
+    if valid is not None and not bool(valid[:, :num_video].all()):
+        return "key_padding_mask pads some video tokens (only text padding is supported sparsely)"
+    return None
+
+
+def _joint_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    valid: torch.Tensor | None,
+    num_video: int,
+    config: SvgEarConfig,
+    state: SvgEarState | None,
+) -> tuple[torch.Tensor, dict[str, Any]]:
+    """Video queries: SVG-EAR over video keys plus the valid text keys exactly; text queries: exact."""
+    batch, seq_len = q.shape[0], q.shape[2]
+    valid = valid if valid is not None else torch.ones(batch, seq_len, dtype=torch.bool, device=q.device)
+    video, text = slice(0, num_video), slice(num_video, seq_len)
+    shared = SharedKeys(k[:, :, text], v[:, :, text], valid[:, text])
+    video_out, stats = run_pipeline(q[:, :, video], k[:, :, video], v[:, :, video], config, state, shared=shared)
+    text_out = F.scaled_dot_product_attention(q[:, :, text], k, v, attn_mask=valid[:, None, None, :])
+    return torch.cat([video_out, text_out], dim=2), stats
 
 
 def dense_reason(
@@ -133,90 +167,3 @@ def dense_reason(
         if value > cut:
             return f"warm-up: timestep {value:g} > dense_above_timestep={cut:g}"
     return None
-
-
-def run_pipeline(
-    q: torch.Tensor,
-    k: torch.Tensor,
-    v: torch.Tensor,
-    config: SvgEarConfig,
-    state: SvgEarState | None,
-    timer: StageTimer,
-) -> tuple[torch.Tensor, dict[str, Any]]:
-    """The sparse pipeline (no dense fallback); ``timer(stage)`` wraps each stage (benchmarks time with it)."""
-    batch, heads, seq_len, head_dim = q.shape
-    impl = _resolve_impl(config)
-
-    compute_dtype = torch.float64 if q.dtype == torch.float64 else torch.float32
-    groups = batch * heads
-    queries = q.reshape(groups, seq_len, head_dim).to(compute_dtype)
-    keys = k.reshape(groups, seq_len, head_dim).to(compute_dtype)
-    values = v.reshape(groups, seq_len, v.shape[-1]).to(compute_dtype)
-    scale = 1.0 / math.sqrt(head_dim)
-    num_q_clusters = min(config.num_q_clusters, seq_len)
-    num_k_clusters = min(config.num_k_clusters, seq_len)
-
-    state = state if state is not None else SvgEarState()
-    with timer("kmeans_q"):
-        q_centroids, q_labels, cold_q = _cluster(state, "query", queries, num_q_clusters, config)
-    with timer("kmeans_k"):
-        k_centroids, k_labels, cold_k = _cluster(state, "key", keys, num_k_clusters, config)
-    state.update(q_centroids, k_centroids, cold=cold_q or cold_k)
-
-    with timer("permute"):
-        query_layout = permute_ref.cluster_layout(q_labels, num_q_clusters)
-        key_layout = permute_ref.cluster_layout(k_labels, num_k_clusters)
-        queries_sorted = permute_ref.permute(queries, query_layout.perm)
-        keys_sorted = permute_ref.permute(keys, key_layout.perm)
-        values_sorted = permute_ref.permute(values, key_layout.perm)
-    with timer("stats"):
-        query_means = cluster_stats_ref.cluster_means(queries, q_labels, query_layout.sizes)
-        key_means = cluster_stats_ref.cluster_means(keys, k_labels, key_layout.sizes)
-        value_means = cluster_stats_ref.cluster_means(values, k_labels, key_layout.sizes)
-    with timer("mass"):
-        mass = centroid_mass_ref.centroid_mass(query_means, key_means, key_layout.sizes, scale)
-    log_error = None
-    if config.routing == "error_aware" and (config.budget is None or config.budget < 1.0):
-        with timer("probe"):
-            log_error = probe_ref.log_error_probe(
-                query_means, keys, values, k_labels, key_means, value_means, key_layout.sizes, scale
-            )
-    with timer("routing"):
-        selected = routing_ref.route(mass, log_error, query_layout.sizes, key_layout.sizes, config)
-        block_map = BlockMap.from_selection(selected, query_layout.sizes, key_layout.sizes)
-    with timer("attention"):
-        out_sorted = sparse_attention_ref.sparse_attention_ref(
-            queries_sorted, keys_sorted, values_sorted, query_layout, key_layout, block_map,
-            key_means, value_means, scale, config.compensation,
-        )
-    with timer("unpermute"):
-        out = permute_ref.unpermute(out_sorted, query_layout.perm)
-        out = out.reshape(batch, heads, seq_len, v.shape[-1]).to(q.dtype)
-    density = block_map.density()
-    stats = {
-        "density": float(density.mean()),
-        "density_per_head": density.reshape(batch, heads).float(),
-        "dense": False,
-        "impl": impl,
-        "routing": config.routing,
-        "compensation": config.compensation,
-        "num_q_clusters": num_q_clusters,
-        "num_k_clusters": num_k_clusters,
-        "cold_start": cold_q or cold_k,
-        "query_labels": q_labels.reshape(batch, heads, seq_len),
-        "key_labels": k_labels.reshape(batch, heads, seq_len),
-        "selected": block_map.selected.reshape(batch, heads, num_q_clusters, num_k_clusters),
-    }
-    return out, stats
-
-
-def _cluster(
-    state: SvgEarState, kind: str, points: torch.Tensor, num_clusters: int, config: SvgEarConfig
-) -> tuple[torch.Tensor, torch.Tensor, bool]:
-    init = state.warm_centroids(kind, points, num_clusters)
-    cold = init is None
-    if cold:
-        init = kmeans_ref.strided_init(points, num_clusters)
-    iters = config.kmeans_iters_init if cold else config.kmeans_iters
-    centroids, labels = kmeans_ref.kmeans(points, init, iters)
-    return centroids, labels, cold

@@ -8,34 +8,9 @@ import torch.nn.functional as F
 from svg_ear_compile import SvgEarConfig, SvgEarState, svg_ear_attention
 from svg_ear_compile.workloads import video_qkv
 
-from ._oracles import rel_error
+from ._oracles import rel_error, replaced_key_oracle
 
 SMALL = dict(num_q_clusters=32, num_k_clusters=96, min_seq_len=0, kmeans_iters_init=10)
-
-
-def _replaced_key_oracle(q, k, v, stats, compensation=True):
-    """Exact attention per query where each skipped key cluster's keys/values become their means (float64)."""
-    q, k, v = q.double(), k.double(), v.double()
-    out = torch.empty(q.shape[:3] + v.shape[-1:], dtype=torch.float64)
-    scale = 1 / math.sqrt(q.shape[-1])
-    for b in range(q.shape[0]):
-        for h in range(q.shape[1]):
-            q_labels, k_labels = stats["query_labels"][b, h], stats["key_labels"][b, h]
-            selected = stats["selected"][b, h]
-            kc = selected.shape[1]
-            sizes = torch.bincount(k_labels, minlength=kc).double()
-            k_means = torch.zeros(kc, k.shape[-1], dtype=torch.float64).index_add_(0, k_labels, k[b, h])
-            v_means = torch.zeros(kc, v.shape[-1], dtype=torch.float64).index_add_(0, k_labels, v[b, h])
-            k_means, v_means = k_means / sizes.clamp_min(1)[:, None], v_means / sizes.clamp_min(1)[:, None]
-            for i in q_labels.unique().tolist():
-                rows = (q_labels == i).nonzero().squeeze(1)
-                keep = selected[i][k_labels]
-                keys, values = k[b, h][keep], v[b, h][keep]
-                if compensation:
-                    keys = torch.cat([keys, k_means[k_labels[~keep]]])
-                    values = torch.cat([values, v_means[k_labels[~keep]]])
-                out[b, h, rows] = torch.softmax(scale * q[b, h, rows] @ keys.T, -1) @ values
-    return out
 
 
 @pytest.mark.parametrize("routing", ["error_aware", "attention"])
@@ -54,14 +29,14 @@ def test_compensation_identity(routing):
     cfg = SvgEarConfig(**SMALL, budget=0.2, routing=routing)
     out, stats = svg_ear_attention(q, k, v, cfg, return_stats=True)
     assert 0.15 < stats["density"] < 0.4
-    assert rel_error(out, _replaced_key_oracle(q, k, v, stats)) < 1e-5
+    assert rel_error(out, replaced_key_oracle(q, k, v, stats)) < 1e-5
 
 
 def test_without_compensation_skipped_blocks_are_dropped():
     q, k, v = video_qkv(batch=1, heads=1, frames=4, height=8, width=8, head_dim=32, seed=4)
     cfg = SvgEarConfig(**SMALL, budget=0.2, compensation=False)
     out, stats = svg_ear_attention(q, k, v, cfg, return_stats=True)
-    assert rel_error(out, _replaced_key_oracle(q, k, v, stats, compensation=False)) < 1e-5
+    assert rel_error(out, replaced_key_oracle(q, k, v, stats, compensation=False)) < 1e-5
 
 
 @pytest.mark.parametrize("density", [0.1, 0.2, 0.3])
@@ -132,7 +107,7 @@ def test_edge_shapes_are_correct(shape):
     cfg = SvgEarConfig(num_q_clusters=8, num_k_clusters=16, min_seq_len=0, budget=0.3)
     out, stats = svg_ear_attention(q, k, v, cfg, return_stats=True)
     assert out.shape == shape and stats["num_k_clusters"] == min(16, shape[2])
-    assert rel_error(out, _replaced_key_oracle(q, k, v, stats)) < 1e-5
+    assert rel_error(out, replaced_key_oracle(q, k, v, stats)) < 1e-5
     full = svg_ear_attention(q, k, v, cfg.replace(budget=1.0))
     assert rel_error(full, F.scaled_dot_product_attention(q, k, v)) < 1e-5
 
@@ -170,7 +145,7 @@ def test_state_warm_starts_and_resets_on_new_shape():
     q2, k2, v2 = video_qkv(batch=1, heads=3, frames=2, height=8, width=6, head_dim=32)
     out, third = svg_ear_attention(q2, k2, v2, cfg, state=state, return_stats=True)
     assert third["cold_start"] and state.cold_starts == 2
-    assert rel_error(out, _replaced_key_oracle(q2, k2, v2, third)) < 1e-5
+    assert rel_error(out, replaced_key_oracle(q2, k2, v2, third)) < 1e-5
     state.query_centroids = torch.zeros(7, 7, 7)  # a corrupted cache is replaced, not trusted
     _, fourth = svg_ear_attention(q2, k2, v2, cfg, state=state, return_stats=True)
     assert fourth["cold_start"]
