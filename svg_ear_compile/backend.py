@@ -19,7 +19,7 @@ import torch
 import torch.fx
 
 from .config import SvgEarConfig, config_fields
-from .passes import AttentionCall, Classification, classify, find_attention, rewrite_attention
+from .passes import RewriteTarget, classify, find_attention, rewrite_attention, timestep_input
 from .passes.classify import REWRITE
 
 BACKEND_OPTIONS = (*config_fields(), "profile")
@@ -58,17 +58,22 @@ class AttentionReport:
     reason: str
 
 
-def plan(
-    gm: torch.fx.GraphModule, config: SvgEarConfig
-) -> tuple[list[tuple[AttentionCall, int]], list[AttentionReport]]:
-    """Classify every attention call; rewritten ones get a layer index in graph order."""
+def plan(gm: torch.fx.GraphModule, config: SvgEarConfig) -> tuple[list[RewriteTarget], list[AttentionReport]]:
+    """Classify every attention call; rewritten ones get a layer index.
+
+    In a whole-model graph (it takes the model's ``timestep``) the index is the graph order. A graph
+    without one is taken as a block shared by all layers (``compile_repeated_blocks``): its layer is
+    resolved at run time (-1, see :mod:`svg_ear_compile.runtime`).
+    """
+    whole_model = timestep_input(gm.graph) is not None
     ancestry: dict = {}
     targets, reports = [], []
     for call in find_attention(gm.graph):
-        verdict: Classification = classify(call, config.min_seq_len, ancestry)
-        layer = len(targets) if verdict.kind == REWRITE else None
-        if layer is not None:
-            targets.append((call, layer))
+        verdict = classify(call, config.min_seq_len, ancestry)
+        layer = None
+        if verdict.kind == REWRITE:
+            layer = len(targets) if whole_model else -1
+            targets.append(RewriteTarget(call, layer, verdict.video_tokens))
         reports.append(AttentionReport(layer, call.module_path, call.shape("query"), call.shape("key"),
                                        verdict.kind, verdict.reason))
     return targets, reports

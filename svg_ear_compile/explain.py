@@ -20,11 +20,11 @@ from .backend import AttentionReport, config_from_options, plan
 
 
 def format_reports(reports: list[AttentionReport]) -> str:
-    header = f"{'layer':>5s}  {'module':40s} {'query':22s} {'key':22s} {'class':10s} reason"
+    header = f"{'layer':>5s}  {'module':50s} {'query':22s} {'key':22s} {'class':10s} reason"
     lines = [header, "-" * len(header)]
     for r in reports:
-        layer = "-" if r.layer is None else str(r.layer)
-        lines.append(f"{layer:>5s}  {r.module_path or '?':40s} {str(r.query_shape):22s} {str(r.key_shape):22s} "
+        layer = "-" if r.layer is None else ("run" if r.layer < 0 else str(r.layer))
+        lines.append(f"{layer:>5s}  {r.module_path or '?':50s} {str(r.query_shape):22s} {str(r.key_shape):22s} "
                      f"{r.kind:10s} {r.reason}")
     return "\n".join(lines)
 
@@ -34,7 +34,8 @@ def explain(model: torch.nn.Module, *args: Any, model_kwargs: dict[str, Any] | N
     """Trace ``model(*args, **model_kwargs)`` with Dynamo, print and return one row per attention call.
 
     Nothing is compiled with Inductor and the model runs its original attention; ``options`` are
-    the backend's (``SvgEarConfig`` fields and ``profile``).
+    the backend's (``SvgEarConfig`` fields and ``profile``). A layer shown as ``run`` is resolved
+    at run time (a graph without the model's timestep input, such as one repeated block).
     """
     config = config_from_options(options)
     reports: list[AttentionReport] = []

@@ -1,8 +1,11 @@
 """``torch.ops.svg_ear.attention``: the op the compiler pass inserts (opaque to Inductor).
 
 The config travels as its YAML text (a plain string in the graph, parsed once and cached). The
-centroid cache lives here, keyed by ``(config, layer)``: a ``layer`` < 0 means "no cache", so every
-call starts cold and is a pure function of its inputs.
+centroid cache lives here, keyed by ``(config, layer, layer_key)``. ``layer`` is the layer index, or
+-1 to resolve it at run time from ``layer_key`` (one of the attention's parameters, see
+:mod:`svg_ear_compile.runtime`), or -1 without a key for "no layer": no cache, every call starts
+cold and is a pure function of its inputs. ``timestep`` falls back to the one a
+:func:`~svg_ear_compile.runtime.track_timestep` hook publishes.
 
     >>> import torch, svg_ear_compile
     >>> from svg_ear_compile import SvgEarConfig
@@ -23,9 +26,10 @@ import torch
 from .attention import svg_ear_attention
 from .config import SvgEarConfig
 from .record import active_recording
+from .runtime import current_timestep, forget_layers, layer_of
 from .state import SvgEarState
 
-_centroid_caches: dict[tuple[str, int], SvgEarState] = {}
+_centroid_caches: dict[tuple[str, int, int | None], SvgEarState] = {}
 
 
 @functools.lru_cache(maxsize=64)
@@ -33,33 +37,50 @@ def _parse_config(config_yaml: str) -> SvgEarConfig:
     return SvgEarConfig.from_yaml(config_yaml)
 
 
-def layer_state(config_yaml: str, layer: int) -> SvgEarState | None:
-    """The centroid cache of ``layer`` under this config (created on first use); None if layer < 0."""
+def layer_state(config_yaml: str, layer: int, layer_key: torch.Tensor | None = None) -> SvgEarState | None:
+    """The centroid cache of ``layer`` (and of the module owning ``layer_key``); None if layer < 0."""
     if layer < 0:
         return None
-    return _centroid_caches.setdefault((config_yaml, layer), SvgEarState())
+    owner = None if layer_key is None else layer_key.untyped_storage().data_ptr()
+    return _centroid_caches.setdefault((config_yaml, layer, owner), SvgEarState())
 
 
 def reset_centroid_caches() -> None:
-    """Forget every cached centroid (for instance between two videos of different content)."""
+    """Forget every cached centroid and layer registration (between videos, or after moving the model)."""
     _centroid_caches.clear()
+    forget_layers()
 
 
 @torch.library.custom_op("svg_ear::attention", mutates_args=())
 def attention(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, config: str, layer: int, timestep: torch.Tensor | None = None
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    config: str,
+    layer: int,
+    timestep: torch.Tensor | None = None,
+    key_padding_mask: torch.Tensor | None = None,
+    num_video: int = -1,
+    layer_key: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """SVG-EAR self-attention of ``(B, H, S, D)`` inputs under the YAML ``config``.
+    """SVG-EAR attention of ``(B, H, S, D)`` inputs under the YAML ``config``.
 
-    ``timestep`` (the model's timestep input, when the graph has one) drives the dense warm-up.
+    ``timestep`` drives the dense warm-up; ``key_padding_mask`` and ``num_video`` (-1: all tokens are
+    video) describe joint video+text attention as in :func:`~svg_ear_compile.svg_ear_attention`.
     """
     cfg = _parse_config(config)
-    state, layer_index = layer_state(config, layer), (layer if layer >= 0 else None)
+    if layer < 0 and layer_key is not None:
+        layer = layer_of(layer_key)
+    state = layer_state(config, layer, layer_key)
+    timestep = timestep if timestep is not None else current_timestep()
     recording = active_recording()
     if recording is not None:
         _synchronize(q.device)
         start = time.perf_counter()
-    out, stats = svg_ear_attention(q, k, v, cfg, state=state, layer=layer_index, timestep=timestep, return_stats=True)
+    out, stats = svg_ear_attention(
+        q, k, v, cfg, state=state, layer=layer if layer >= 0 else None, timestep=timestep,
+        num_video=num_video if num_video >= 0 else None, key_padding_mask=key_padding_mask, return_stats=True,
+    )
     if recording is not None:
         _synchronize(q.device)
         recording.add(layer, q.shape[2], stats["density"], stats["dense"], (time.perf_counter() - start) * 1e3)
@@ -73,6 +94,14 @@ def _synchronize(device: torch.device) -> None:
 
 @attention.register_fake
 def _attention_fake(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, config: str, layer: int, timestep: torch.Tensor | None = None
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    config: str,
+    layer: int,
+    timestep: torch.Tensor | None = None,
+    key_padding_mask: torch.Tensor | None = None,
+    num_video: int = -1,
+    layer_key: torch.Tensor | None = None,
 ) -> torch.Tensor:
     return q.new_empty((*q.shape[:-1], v.shape[-1]))

@@ -2,6 +2,7 @@
 import pytest
 import torch
 
+import svg_ear_compile
 from svg_ear_compile import SvgEarConfig, ops, svg_ear_attention
 from svg_ear_compile.workloads import video_qkv
 
@@ -46,3 +47,29 @@ def test_op_rejects_a_bad_config_string():
     q = torch.randn(1, 1, 8, 4)
     with pytest.raises(ValueError, match="budget"):
         torch.ops.svg_ear.attention(q, q, q, "budget: 3.0\n", -1)
+
+
+def test_opcheck_joint_attention():
+    q, k, v = video_qkv(batch=2, heads=2, frames=2, height=4, width=8, head_dim=16)
+    valid = torch.ones(2, 1, 1, 64, dtype=torch.bool)
+    valid[0, ..., -5:] = False
+    torch.library.opcheck(torch.ops.svg_ear.attention.default, (q, k, v, CFG.to_yaml(), -1, None, valid, 56))
+    out = torch.ops.svg_ear.attention(q, k, v, CFG.to_yaml(), -1, None, valid, 56)
+    torch.testing.assert_close(out, svg_ear_attention(q, k, v, CFG, num_video=56, key_padding_mask=valid))
+
+
+def test_layer_key_resolves_the_layer_at_run_time():
+    from svg_ear_compile import runtime
+
+    ops.reset_centroid_caches()
+    blocks = torch.nn.ModuleList([torch.nn.Linear(2, 2) for _ in range(2)])
+    runtime.register_blocks(blocks)
+    q, k, v = video_qkv(batch=1, heads=2, frames=2, height=4, width=8, head_dim=16)
+    text = CFG.replace(dense_layers=1).to_yaml()
+    with svg_ear_compile.record() as rec:
+        for block in (blocks[1], blocks[0], blocks[1]):
+            torch.ops.svg_ear.attention(q, k, v, text, -1, layer_key=block.weight)
+        torch.ops.svg_ear.attention(q, k, v, text, -1, layer_key=torch.nn.Linear(2, 2).weight)
+    assert [(r.layer, r.dense) for r in rec.records] == [(1, False), (0, True), (1, False), (2, False)]
+    assert ops.layer_state(text, 1, blocks[1].weight).cold_starts == 1
+    ops.reset_centroid_caches()

@@ -5,6 +5,9 @@ Data flows one way: :func:`find_attention` → :func:`classify` → :func:`rewri
 
 from .classify import Classification, classify
 from .find import AttentionCall, find_attention
-from .rewrite import rewrite_attention
+from .rewrite import RewriteTarget, rewrite_attention, timestep_input
 
-__all__ = ["AttentionCall", "Classification", "classify", "find_attention", "rewrite_attention"]
+__all__ = [
+    "AttentionCall", "Classification", "RewriteTarget", "classify", "find_attention", "rewrite_attention",
+    "timestep_input",
+]

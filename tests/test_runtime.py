@@ -1,0 +1,76 @@
+# Under compile_repeated_blocks (one graph for all blocks) layers, caches and warm-up match a whole-model compile.
+import pytest
+import torch
+
+from svg_ear_compile import compile_repeated_blocks, ops, record, runtime
+
+from ._models import hunyuan_inputs, tiny_hunyuan, tiny_wan, wan_inputs
+
+pytest.importorskip("diffusers")
+
+OPTIONS = {"min_seq_len": 0, "budget": 0.25, "num_q_clusters": 8, "num_k_clusters": 16,
+           "dense_above_timestep": 600.0, "dense_layers": 1}
+STEPS = (999.0, 750.0, 500.0, 250.0)
+
+
+def test_layer_stacks_are_the_transformer_blocks_in_model_order():
+    wan = tiny_wan(num_layers=3)
+    assert runtime.layer_stacks(wan) == list(wan.blocks)
+    hunyuan = tiny_hunyuan()
+    assert runtime.layer_stacks(hunyuan) == [*hunyuan.transformer_blocks, *hunyuan.single_transformer_blocks]
+    with pytest.raises(ValueError, match="no repeated blocks"):
+        compile_repeated_blocks(torch.nn.Linear(2, 2))
+
+
+def test_track_timestep_publishes_the_forward_argument():
+    class Model(torch.nn.Module):
+        def forward(self, x, timestep):
+            return x * runtime.current_timestep()
+
+    model = Model()
+    handle = runtime.track_timestep(model)
+    assert float(model(torch.ones(1), torch.tensor([3.0]))) == 3.0
+    assert float(model(torch.ones(1), timestep=torch.tensor([5.0]))) == 5.0
+    handle.remove()
+    with pytest.raises(ValueError, match="no 'timestep'"):
+        runtime.track_timestep(torch.nn.Linear(2, 2))
+
+
+def _run(compiled, make_inputs):
+    """Four timesteps × two CFG branches as separate forwards; returns the outputs and the recording."""
+    outputs = []
+    with torch.no_grad(), record() as rec:
+        for step, timestep in enumerate(STEPS):
+            for branch in range(2):
+                outputs.append(compiled(**make_inputs(timestep=timestep, seed=100 * branch + step))[0])
+    return outputs, rec
+
+
+@pytest.mark.parametrize("family", ["wan", "hunyuan"])
+def test_repeated_blocks_match_whole_model_compile_without_recompiles(family):
+    from torch._dynamo.utils import counters
+
+    make_model, make_inputs, num_layers = {
+        "wan": (lambda: tiny_wan(num_layers=3), wan_inputs, 3),
+        "hunyuan": (tiny_hunyuan, lambda **kw: hunyuan_inputs(batch=2, text_valid=(5, 7), **kw), 2),
+    }[family]
+
+    ops.reset_centroid_caches()
+    torch._dynamo.reset()
+    whole, whole_rec = _run(torch.compile(make_model(), backend="svg_ear", options=OPTIONS), make_inputs)
+
+    ops.reset_centroid_caches()
+    torch._dynamo.reset()
+    counters.clear()
+    regional, regional_rec = _run(compile_repeated_blocks(make_model(), OPTIONS), make_inputs)
+
+    graphs = {"wan": 1, "hunyuan": 4}[family]  # hunyuan: dual block, single block, refiner, patch embedding
+    assert counters["stats"]["unique_graphs"] == graphs and not counters["graph_break"]
+    table = lambda rec: [(r.layer, r.step, r.dense) for r in rec.records]  # noqa: E731
+    assert table(regional_rec) == table(whole_rec)
+    assert sorted({r.layer for r in regional_rec.records}) == list(range(num_layers))
+    for r in regional_rec.records:
+        assert r.dense == (r.layer == 0 or r.step < 4), r  # layer 0 and the two steps above the cut run exact
+    for got, expected in zip(regional, whole, strict=True):
+        assert float((got - expected).norm() / expected.norm()) < 1e-4
+    ops.reset_centroid_caches()
