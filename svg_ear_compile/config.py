@@ -63,7 +63,8 @@ class SvgEarConfig:
         dense_layers: the first this many layers (by index) run exact attention.
         dense_above_timestep: dense warm-up: exact attention while the model's timestep is above
             this value (decided at run time from the timestep tensor); ``None`` disables it.
-        block_m, block_n: kernel tile sizes (queries, keys).
+        block_m, block_n: Triton kernel tile sizes (queries, keys); ``None`` takes them from the
+            table in :mod:`svg_ear_compile.kernels.tiles` (by GPU, head dim and sequence length).
         impl: ``"auto"`` (Triton on CUDA when available, else reference), ``"triton"``, ``"reference"``.
         layer_overrides: ``{layer_index: {field: value}}`` applied by :meth:`for_layer`.
         version: schema version of the serialised form.
@@ -82,8 +83,8 @@ class SvgEarConfig:
     min_seq_len: int = 1024
     dense_layers: int = 0
     dense_above_timestep: float | None = None
-    block_m: int = 64
-    block_n: int = 64
+    block_m: int | None = None
+    block_n: int | None = None
     impl: str = "auto"
     layer_overrides: dict[int, dict[str, Any]] = field(default_factory=dict)
     version: int = CONFIG_VERSION
@@ -110,8 +111,8 @@ class SvgEarConfig:
         if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 0.0 <= gamma <= 4.0:
             raise _fail("cost_exponent", gamma, "a number in [0, 4]")
         for name in ("block_m", "block_n"):
-            if getattr(self, name) not in _BLOCK_SIZES:
-                raise _fail(name, getattr(self, name), f"one of {_BLOCK_SIZES}")
+            if getattr(self, name) is not None and getattr(self, name) not in _BLOCK_SIZES:
+                raise _fail(name, getattr(self, name), f"None (the tile table) or one of {_BLOCK_SIZES}")
         if self.impl not in _IMPLS:
             raise _fail("impl", self.impl, f"one of {_IMPLS}")
         if self.version != CONFIG_VERSION:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
+import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -48,13 +50,24 @@ class SharedKeys:
     valid: torch.Tensor
 
 
-def _resolve_impl(config: SvgEarConfig) -> str:
-    if config.impl == "triton":
-        raise NotImplementedError(
-            "SvgEarConfig.impl='triton': the Triton kernels are not part of this version yet; "
-            "use impl='auto' or impl='reference'"
-        )
-    return "reference"
+def resolve_impl(config: SvgEarConfig, device: torch.device, dtype: torch.dtype) -> str:
+    """``"triton"`` or ``"reference"``: ``auto`` takes Triton on CUDA for 16/32-bit floats.
+
+    ``impl="triton"`` elsewhere is an error naming the problem (on a CPU it needs Triton's
+    interpreter, ``TRITON_INTERPRET=1``, set before the first kernel is imported).
+    """
+    if config.impl == "reference":
+        return "reference"
+    supported = dtype in (torch.float16, torch.bfloat16, torch.float32)
+    if config.impl == "auto":
+        return "triton" if device.type == "cuda" and supported else "reference"
+    if not supported:
+        raise ValueError(f"SvgEarConfig.impl='triton' runs float16, bfloat16 or float32 inputs, got {dtype}; "
+                         "use impl='reference' (or 'auto')")
+    if device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
+        raise ValueError(f"SvgEarConfig.impl='triton' needs a CUDA device, got {device} (on a CPU set "
+                         "TRITON_INTERPRET=1 before importing svg_ear_compile to use Triton's interpreter)")
+    return "triton"
 
 
 def run_pipeline(
@@ -72,9 +85,12 @@ def run_pipeline(
     stats described in :func:`svg_ear_compile.svg_ear_attention` (density over the ``S × S`` area).
     """
     batch, heads, seq_len, head_dim = q.shape
-    impl = _resolve_impl(config)
+    impl = resolve_impl(config, q.device, q.dtype)
+    triton = _triton_kernels() if impl == "triton" else None
 
-    compute_dtype = torch.float64 if q.dtype == torch.float64 else torch.float32
+    # The reference computes in float32 (float64 stays); the Triton kernels take 16-bit inputs as they
+    # are (tensor cores) and accumulate in float32.
+    compute_dtype = q.dtype if triton else (torch.float64 if q.dtype == torch.float64 else torch.float32)
     groups = batch * heads
     queries = q.reshape(groups, seq_len, head_dim).to(compute_dtype)
     keys = k.reshape(groups, seq_len, head_dim).to(compute_dtype)
@@ -85,9 +101,9 @@ def run_pipeline(
 
     state = state if state is not None else SvgEarState()
     with timer("kmeans_q"):
-        q_centroids, q_labels, cold_q = _cluster(state, "query", queries, num_q_clusters, config)
+        q_centroids, q_labels, cold_q = _cluster(state, "query", queries, num_q_clusters, config, triton)
     with timer("kmeans_k"):
-        k_centroids, k_labels, cold_k = _cluster(state, "key", keys, num_k_clusters, config)
+        k_centroids, k_labels, cold_k = _cluster(state, "key", keys, num_k_clusters, config, triton)
     state.update(q_centroids, k_centroids, cold=cold_q or cold_k)
 
     with timer("permute"):
@@ -97,29 +113,45 @@ def run_pipeline(
         keys_sorted = permute_ref.permute(keys, key_layout.perm)
         values_sorted = permute_ref.permute(values, key_layout.perm)
     with timer("stats"):
-        query_means = cluster_stats_ref.cluster_means(queries, q_labels, query_layout.sizes)
-        key_means = cluster_stats_ref.cluster_means(keys, k_labels, key_layout.sizes)
-        value_means = cluster_stats_ref.cluster_means(values, k_labels, key_layout.sizes)
+        if triton:
+            query_means = triton.cluster_stats.segment_means(queries_sorted, query_layout.offsets)[0]
+            key_means, value_means = triton.cluster_stats.cluster_stats(keys_sorted, values_sorted, key_layout.offsets)
+        else:
+            query_means = cluster_stats_ref.cluster_means(queries, q_labels, query_layout.sizes)
+            key_means = cluster_stats_ref.cluster_means(keys, k_labels, key_layout.sizes)
+            value_means = cluster_stats_ref.cluster_means(values, k_labels, key_layout.sizes)
     with timer("mass"):
-        mass = centroid_mass_ref.centroid_mass(query_means, key_means, key_layout.sizes, scale)
+        mass_dtype = torch.float64 if q.dtype == torch.float64 else torch.float32
+        mass = centroid_mass_ref.centroid_mass(query_means.to(mass_dtype), key_means.to(mass_dtype),
+                                               key_layout.sizes, scale)
     log_error = None
     if config.routing == "error_aware" and (config.budget is None or config.budget < 1.0):
         with timer("probe"):
-            log_error = probe_ref.log_error_probe(
-                query_means, keys, values, k_labels, key_means, value_means, key_layout.sizes, scale
-            )
+            if triton:
+                log_error = triton.probe.log_error_probe(query_means, keys_sorted, values_sorted, key_layout.offsets,
+                                                         key_means, value_means, scale)
+            else:
+                log_error = probe_ref.log_error_probe(
+                    query_means, keys, values, k_labels, key_means, value_means, key_layout.sizes, scale
+                )
     with timer("routing"):
         selected = routing_ref.route(mass, log_error, query_layout.sizes, key_layout.sizes, config)
         block_map = BlockMap.from_selection(selected, query_layout.sizes, key_layout.sizes)
     shared_args = () if shared is None else _grouped_shared(shared, compute_dtype)
-    with timer("attention"):
-        out_sorted = sparse_attention_ref.sparse_attention_ref(
-            queries_sorted, keys_sorted, values_sorted, query_layout, key_layout, block_map,
-            key_means, value_means, scale, config.compensation, *shared_args,
-        )
-    with timer("unpermute"):
-        out = permute_ref.unpermute(out_sorted, query_layout.perm)
-        out = out.reshape(batch, heads, seq_len, v.shape[-1]).to(q.dtype)
+    attention_args = (queries_sorted, keys_sorted, values_sorted, query_layout, key_layout, block_map,
+                      key_means, value_means, scale, config.compensation, *shared_args)
+    if triton:
+        tiles = triton.tiles.tile_config(head_dim, seq_len, q.device, block_m=config.block_m, block_n=config.block_n)
+        with timer("attention"):  # writes the rows back in place: no separate unpermute
+            out = triton.sparse_attention.sparse_attention(
+                *attention_args, block_m=tiles.block_m, block_n=tiles.block_n, num_warps=tiles.num_warps,
+                num_stages=tiles.num_stages)
+    else:
+        with timer("attention"):
+            out_sorted = sparse_attention_ref.sparse_attention_ref(*attention_args)
+        with timer("unpermute"):
+            out = permute_ref.unpermute(out_sorted, query_layout.perm)
+    out = out.reshape(batch, heads, seq_len, v.shape[-1]).to(q.dtype)
     density = block_map.density()
     stats = {
         "density": float(density.mean()),
@@ -139,15 +171,29 @@ def run_pipeline(
 
 
 def _cluster(
-    state: SvgEarState, kind: str, points: torch.Tensor, num_clusters: int, config: SvgEarConfig
+    state: SvgEarState,
+    kind: str,
+    points: torch.Tensor,
+    num_clusters: int,
+    config: SvgEarConfig,
+    triton: types.SimpleNamespace | None,
 ) -> tuple[torch.Tensor, torch.Tensor, bool]:
     init = state.warm_centroids(kind, points, num_clusters)
     cold = init is None
     if cold:
         init = kmeans_ref.strided_init(points, num_clusters)
     iters = config.kmeans_iters_init if cold else config.kmeans_iters
-    centroids, labels = kmeans_ref.kmeans(points, init, iters)
+    kmeans = triton.kmeans.kmeans if triton else kmeans_ref.kmeans
+    centroids, labels = kmeans(points, init, iters)
     return centroids, labels, cold
+
+
+def _triton_kernels() -> types.SimpleNamespace:
+    """The Triton kernel modules, imported on first use (importing the package never loads Triton)."""
+    from .kernels import cluster_stats, kmeans, probe, sparse_attention, tiles
+
+    return types.SimpleNamespace(cluster_stats=cluster_stats, kmeans=kmeans, probe=probe,
+                                 sparse_attention=sparse_attention, tiles=tiles)
 
 
 def _grouped_shared(shared: SharedKeys, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

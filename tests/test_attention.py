@@ -1,5 +1,8 @@
 # svg_ear_attention: exact at full budget, equal to attention over centroid-replaced keys, better than SVG2.
 import math
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -186,10 +189,28 @@ def test_bad_inputs_name_the_problem(args, match):
         svg_ear_attention(*args, SvgEarConfig(min_seq_len=0))
 
 
-def test_triton_impl_is_a_clear_error_until_kernels_exist():
-    q = torch.randn(1, 1, 16, 8)
-    with pytest.raises(NotImplementedError, match="impl='triton'"):
-        svg_ear_attention(q, q, q, SvgEarConfig(min_seq_len=0, impl="triton"))
+def test_auto_impl_is_the_reference_off_cuda_and_triton_rejects_float64():
+    q = torch.randn(1, 1, 64, 8)
+    _, stats = svg_ear_attention(q, q, q, SvgEarConfig(**SMALL, budget=0.5), return_stats=True)
+    assert stats["impl"] == "reference"
+    with pytest.raises(ValueError, match="impl='triton' runs float16, bfloat16 or float32"):
+        svg_ear_attention(q.double(), q.double(), q.double(), SvgEarConfig(**SMALL, impl="triton"))
+
+
+def test_triton_impl_without_gpu_or_interpreter_names_the_fix():
+    code = (
+        "import os, torch\n"
+        "os.environ.pop('TRITON_INTERPRET', None)\n"
+        "from svg_ear_compile import SvgEarConfig, svg_ear_attention\n"
+        "q = torch.randn(1, 1, 64, 8)\n"
+        "try:\n"
+        "    svg_ear_attention(q, q, q, SvgEarConfig(min_seq_len=0, impl='triton'))\n"
+        "except ValueError as error:\n"
+        "    print(error)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert "needs a CUDA device" in result.stdout and "TRITON_INTERPRET=1" in result.stdout, result.stderr[-2000:]
 
 
 @pytest.mark.parametrize("where", ["query", "key"])

@@ -1,0 +1,94 @@
+"""The host side of the fused sparse attention: its work list and packed key ranges, torch ops only.
+
+* **Row tiles.** One work item is up to ``block_m`` sorted rows of one query cluster of one group.
+  The list has a fixed length ``G·min(N, ⌈N/block_m⌉ + QC)`` (no host sync to size the grid);
+  surplus items are empty. Items are ordered by cost (rows × keys to visit), largest first.
+* **Key ranges.** A block-map row's selected key clusters are contiguous in the key order, so runs of
+  adjacent selected clusters (empty clusters never break a run) coalesce into one token range.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+import triton
+
+from .block_map import BlockMap
+from .permute_ref import ClusterLayout
+
+
+class AttentionPlan(NamedTuple):
+    """Host-built work description: ``work`` ``(L, 4)`` int32 rows of (group, query cluster, row start,
+    row end); per (group, query cluster) row of the block map, ``range_vstart``/``range_delta`` ``(G·QC, W)``
+    (where range r starts in the packed token list, and key index = packed index + delta) and
+    ``range_count``/``range_total`` ``(G·QC,)``."""
+
+    work: torch.Tensor
+    range_vstart: torch.Tensor
+    range_delta: torch.Tensor
+    range_count: torch.Tensor
+    range_total: torch.Tensor
+
+
+def _compact(keep: torch.Tensor, values: torch.Tensor, width: int) -> torch.Tensor:
+    """``values[keep]`` moved to the front of the last axis (order kept), zero-padded to ``width``."""
+    slot = torch.where(keep, keep.long().cumsum(-1) - 1, width)
+    out = values.new_zeros(values.shape[:-1] + (width + 1,))
+    out.scatter_(-1, slot, values)
+    return out[..., :width]
+
+
+def key_ranges(selected: torch.Tensor, key_offsets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Coalesced token ranges of each block-map row: ``(begin, length)``, both ``(G, QC, ⌈KC/2⌉)``.
+
+    Ranges are sorted, disjoint, non-empty and cover exactly the tokens of the selected clusters;
+    unused slots have length 0. ``key_offsets`` is the key layout's ``(G, KC+1)`` offsets.
+    """
+    groups, num_q, num_k = selected.shape
+    width = (num_k + 1) // 2
+    first_token = key_offsets[:, None, :-1].expand(groups, num_q, num_k)
+    end_token = key_offsets[:, None, 1:].expand(groups, num_q, num_k)
+    in_run = selected | (first_token == end_token)
+    opens = in_run & ~F.pad(in_run[..., :-1], (1, 0))
+    closes = in_run & ~F.pad(in_run[..., 1:], (0, 1))
+    begin, end = _compact(opens, first_token, width), _compact(closes, end_token, width)
+    length = end - begin
+    keep = length > 0
+    return _compact(keep, begin, width), _compact(keep, length, width)
+
+
+def attention_plan(
+    query_layout: ClusterLayout, key_layout: ClusterLayout, block_map: BlockMap, block_m: int, extra_keys: int
+) -> AttentionPlan:
+    """Build the work list and packed key ranges with torch ops only (no host sync); ``extra_keys``
+    (compensation + shared keys per row) only enters the cost used to order the work."""
+    begin, length = key_ranges(block_map.selected, key_layout.offsets)
+    groups, num_q, width = begin.shape
+    vstart = length.cumsum(-1) - length
+    range_total = length.sum(-1)
+
+    offsets = query_layout.offsets
+    num_rows = query_layout.perm.shape[1]
+    chunks = ((offsets[:, 1:] - offsets[:, :-1] + block_m - 1) // block_m).reshape(-1)
+    chunk_end = chunks.cumsum(0)
+    per_group = min(num_rows, triton.cdiv(num_rows, block_m) + num_q)
+    slot = torch.arange(groups * per_group, device=offsets.device)
+    owner = torch.searchsorted(chunk_end, slot, right=True)
+    real = owner < groups * num_q
+    owner = owner.clamp_max(groups * num_q - 1)
+    group, cluster = owner // num_q, owner % num_q
+    row_start = offsets[group, cluster] + (slot - chunk_end[owner] + chunks[owner]) * block_m
+    row_end = torch.minimum(row_start + block_m, offsets[group, cluster + 1])
+    row_start, row_end = torch.where(real, row_start, 0), torch.where(real, row_end, 0)
+    cost = (row_end - row_start) * (range_total.reshape(-1)[owner] + extra_keys + 1) - (~real).long()
+    order = torch.argsort(cost, descending=True, stable=True)  # ties keep a cluster's chunks adjacent (L2 reuse)
+    work = torch.stack([group, cluster, row_start, row_end], dim=1)[order]
+    return AttentionPlan(
+        work=work.to(torch.int32).contiguous(),
+        range_vstart=vstart.reshape(groups * num_q, width).to(torch.int32).contiguous(),
+        range_delta=(begin - vstart).reshape(groups * num_q, width).to(torch.int32).contiguous(),
+        range_count=(length > 0).sum(-1).reshape(-1).to(torch.int32).contiguous(),
+        range_total=range_total.reshape(-1).to(torch.int32).contiguous(),
+    )

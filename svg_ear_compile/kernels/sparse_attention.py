@@ -1,0 +1,306 @@
+"""Block-sparse attention with the fused centroid compensation, Triton (oracle: :mod:`.sparse_attention_ref`).
+
+For a query ``q`` of cluster ``i`` with selected key clusters ``S_i``, ``s`` the softmax scale and
+``T`` the valid shared keys (HunyuanVideo's text tokens)::
+
+    o = ( Σ_{t∈S_i} e^{s·q·k_t} v_t + Σ_{j∉S_i, |K_j|>0} |K_j| e^{s·q·k̄_j} v̄_j + Σ_{t∈T} e^{s·q·k_t} v_t )
+        / ( Σ_{t∈S_i} e^{s·q·k_t}     + Σ_{j∉S_i, |K_j|>0} |K_j| e^{s·q·k̄_j}     + Σ_{t∈T} e^{s·q·k_t} )
+
+(the middle sums only with ``compensation``). All three sums join one online softmax (running max,
+running sum, float32 accumulator); a compensation term is a key with logit ``s·q·k̄_j + log|K_j|``
+and value ``v̄_j``. A row with nothing to attend (empty selection, no compensation, no shared keys)
+gets zeros, as the reference does (its softmax over an empty set times an empty value matrix is 0).
+
+Work decomposition (all built with torch ops on the device, no host sync):
+
+* **Row tiles.** A program takes up to ``block_m`` sorted rows of one query cluster of one group
+  and writes them straight to their original positions ``query_layout.perm[g, r]``. The work list
+  has a fixed upper bound of ``G·min(N, ⌈N/block_m⌉ + QC)`` items; surplus items exit at once.
+  Items are sorted by cost (rows × keys to visit) so the largest start first; the grid is 1-D,
+  one program per item.
+* **Key ranges.** A row's selected key clusters are contiguous in the key order, so runs of adjacent
+  selected clusters (empty clusters never break a run) coalesce into one token range; ranges
+  holding no token are dropped. Per row: up to ``⌈KC/2⌉`` ranges, their count and token total.
+* **Packed key tiles.** The kernel walks the concatenation of a row's ranges in ``block_n`` tiles,
+  so a tile is full even where clusters are small (~32–75 tokens at KC=1000): each tile position
+  finds its range among the next ``block_n`` ones (enough: ranges are non-empty, so a tile meets at
+  most ``block_n`` of them) and loads its key row by gather.
+* **Compensation** tiles over all KC centroids with selected and empty clusters masked to −inf;
+  **shared keys** tile over ``T`` with padded ones masked out of numerator and denominator.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from .attention_plan import attention_plan
+from .block_map import BlockMap
+from .permute_ref import ClusterLayout
+
+_LOG2_E = 1.4426950408889634
+_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
+
+
+@triton.jit
+def _online_softmax_step(logits, values, m_i, l_i, acc, DOT_PRECISION: tl.constexpr):
+    """Fold one tile of base-2 logits ``(BM, BN)`` and values ``(BN, BDV)``; fully masked rows stay 0."""
+    m_new = tl.maximum(m_i, tl.max(logits, 1))
+    m_use = tl.where(m_new == float("-inf"), 0.0, m_new)
+    alpha = tl.math.exp2(m_i - m_use)
+    p = tl.math.exp2(logits - m_use[:, None])
+    l_i = l_i * alpha + tl.sum(p, 1)
+    acc = tl.dot(p.to(values.dtype), values, acc * alpha[:, None], input_precision=DOT_PRECISION)
+    return m_new, l_i, acc
+
+
+@triton.jit
+def _sparse_attention_kernel(
+    q_ptr, k_ptr, v_ptr, out_ptr, perm_ptr, work_ptr,
+    vstart_ptr, delta_ptr, count_ptr, total_ptr,
+    selected_ptr, log2_sizes_ptr, centroids_ptr, value_means_ptr,
+    shared_k_ptr, shared_v_ptr, shared_valid_ptr,
+    num_rows, num_keys, head_dim, value_dim, num_q_clusters, num_k_clusters, range_width, num_shared,
+    qk_scale,
+    COMPENSATION: tl.constexpr, HAS_SHARED: tl.constexpr, HAS_VALID: tl.constexpr,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
+    DOT_PRECISION: tl.constexpr,
+):
+    item = work_ptr + tl.program_id(0) * 4
+    row_start = tl.load(item + 2)
+    row_end = tl.load(item + 3)
+    if row_start >= row_end:  # surplus slot of the fixed-size work list
+        return
+    group = tl.load(item).to(tl.int64)
+    block_row = group * num_q_clusters + tl.load(item + 1)
+
+    offs_m = row_start + tl.arange(0, BLOCK_M)
+    m_mask = offs_m < row_end
+    offs_d = tl.arange(0, BLOCK_D)
+    d_mask = offs_d < head_dim
+    offs_dv = tl.arange(0, BLOCK_DV)
+    dv_mask = offs_dv < value_dim
+    q = tl.load(q_ptr + group * num_rows * head_dim + offs_m[:, None] * head_dim + offs_d[None, :],
+                mask=m_mask[:, None] & d_mask[None, :], other=0.0)
+    m_i = tl.full([BLOCK_M], float("-inf"), tl.float32)
+    l_i = tl.zeros([BLOCK_M], tl.float32)
+    acc = tl.zeros([BLOCK_M, BLOCK_DV], tl.float32)
+
+    # Selected key tokens: the row's ranges concatenated, walked in full BLOCK_N tiles.
+    k_base = k_ptr + group * num_keys * head_dim
+    v_base = v_ptr + group * num_keys * value_dim
+    ranges = block_row * range_width
+    range_count = tl.load(count_ptr + block_row)
+    total = tl.load(total_ptr + block_row)
+    current = range_count * 0  # range index of the previous tile's last token
+    for tile_start in range(0, total, BLOCK_N):
+        offs_n = tile_start + tl.arange(0, BLOCK_N)
+        n_mask = offs_n < total
+        # A tile spans at most BLOCK_N non-empty ranges after `current`: count the starts passed.
+        window = current + 1 + tl.arange(0, BLOCK_N)
+        starts = tl.load(vstart_ptr + ranges + window, mask=window < range_count, other=2147483647)
+        range_index = current + tl.sum((starts[None, :] <= offs_n[:, None]).to(tl.int32), 1)
+        tokens = offs_n + tl.load(delta_ptr + ranges + range_index, mask=n_mask, other=0)
+        keys = tl.load(k_base + tokens[:, None] * head_dim + offs_d[None, :],
+                       mask=n_mask[:, None] & d_mask[None, :], other=0.0)
+        logits = tl.dot(q, tl.trans(keys), input_precision=DOT_PRECISION) * qk_scale
+        logits = tl.where(n_mask[None, :], logits, float("-inf"))
+        values = tl.load(v_base + tokens[:, None] * value_dim + offs_dv[None, :],
+                         mask=n_mask[:, None] & dv_mask[None, :], other=0.0)
+        m_i, l_i, acc = _online_softmax_step(logits, values, m_i, l_i, acc, DOT_PRECISION)
+        current = tl.max(tl.where(n_mask, range_index, current), 0)
+
+    if COMPENSATION:  # skipped non-empty clusters: logit s·q·k̄_j + log|K_j|, value v̄_j
+        for cluster_start in range(0, num_k_clusters, BLOCK_N):
+            offs_c = cluster_start + tl.arange(0, BLOCK_N)
+            c_mask = offs_c < num_k_clusters
+            chosen = tl.load(selected_ptr + block_row * num_k_clusters + offs_c, mask=c_mask, other=1)
+            log2_size = tl.load(log2_sizes_ptr + group * num_k_clusters + offs_c, mask=c_mask,
+                                other=float("-inf"))
+            skipped = c_mask & (chosen == 0) & (log2_size > float("-inf"))
+            centroids = tl.load(centroids_ptr + (group * num_k_clusters + offs_c)[:, None] * head_dim
+                                + offs_d[None, :], mask=skipped[:, None] & d_mask[None, :], other=0.0)
+            logits = tl.dot(q, tl.trans(centroids), input_precision=DOT_PRECISION) * qk_scale
+            logits = tl.where(skipped[None, :], logits + log2_size[None, :], float("-inf"))
+            means = tl.load(value_means_ptr + (group * num_k_clusters + offs_c)[:, None] * value_dim
+                            + offs_dv[None, :], mask=skipped[:, None] & dv_mask[None, :], other=0.0)
+            m_i, l_i, acc = _online_softmax_step(logits, means, m_i, l_i, acc, DOT_PRECISION)
+
+    if HAS_SHARED:  # exact shared keys; padded ones enter neither numerator nor denominator
+        for shared_start in range(0, num_shared, BLOCK_N):
+            offs_t = shared_start + tl.arange(0, BLOCK_N)
+            t_mask = offs_t < num_shared
+            if HAS_VALID:
+                valid = tl.load(shared_valid_ptr + group * num_shared + offs_t, mask=t_mask, other=0)
+                t_mask = t_mask & (valid != 0)
+            keys = tl.load(shared_k_ptr + (group * num_shared + offs_t)[:, None] * head_dim + offs_d[None, :],
+                           mask=t_mask[:, None] & d_mask[None, :], other=0.0)
+            logits = tl.dot(q, tl.trans(keys), input_precision=DOT_PRECISION) * qk_scale
+            logits = tl.where(t_mask[None, :], logits, float("-inf"))
+            values = tl.load(shared_v_ptr + (group * num_shared + offs_t)[:, None] * value_dim + offs_dv[None, :],
+                             mask=t_mask[:, None] & dv_mask[None, :], other=0.0)
+            m_i, l_i, acc = _online_softmax_step(logits, values, m_i, l_i, acc, DOT_PRECISION)
+
+    result = acc / tl.where(l_i > 0.0, l_i, 1.0)[:, None]
+    original_rows = tl.load(perm_ptr + group * num_rows + offs_m, mask=m_mask, other=0)
+    tl.store(out_ptr + group * num_rows * value_dim + original_rows[:, None] * value_dim + offs_dv[None, :],
+             result.to(out_ptr.dtype.element_ty), mask=m_mask[:, None] & dv_mask[None, :])
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValueError(f"sparse_attention: {message}")
+
+
+def _shape(t: torch.Tensor) -> tuple[int, ...]:
+    return tuple(t.shape)
+
+
+def _validate(
+    queries: torch.Tensor,
+    keys: torch.Tensor,
+    values: torch.Tensor,
+    query_layout: ClusterLayout,
+    key_layout: ClusterLayout,
+    block_map: BlockMap,
+    key_centroids: torch.Tensor,
+    value_means: torch.Tensor,
+    shared: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None,
+    block_m: int,
+    block_n: int,
+) -> None:
+    """Shapes, dtypes and devices only: nothing here reads tensor values (no host sync)."""
+    for name, t in (("queries_sorted", queries), ("keys_sorted", keys), ("values_sorted", values)):
+        _check(t.dim() == 3, f"{name} must be (G, N, D), got shape {_shape(t)}")
+        _check(t.dtype in _DTYPES, f"{name} dtype {t.dtype} is not one of float16, bfloat16, float32")
+    _check(queries.dtype == keys.dtype == values.dtype,
+           f"queries/keys/values dtypes differ: {queries.dtype}, {keys.dtype}, {values.dtype}")
+    groups, num_rows, head_dim = queries.shape
+    num_q, num_k = block_map.selected.shape[1:]
+    value_dim = values.shape[2]
+    expected = {
+        "keys_sorted": (keys, (groups, key_layout.perm.shape[-1], head_dim)),
+        "values_sorted": (values, (groups, key_layout.perm.shape[-1], value_dim)),
+        "query_layout.perm": (query_layout.perm, (groups, num_rows)),
+        "key_layout.perm": (key_layout.perm, (groups, key_layout.perm.shape[-1])),
+        "query_layout.offsets": (query_layout.offsets, (groups, num_q + 1)),
+        "key_layout.offsets": (key_layout.offsets, (groups, num_k + 1)),
+        "block_map.selected": (block_map.selected, (groups, num_q, num_k)),
+        "block_map.key_sizes": (block_map.key_sizes, (groups, num_k)),
+        "key_centroids": (key_centroids, (groups, num_k, head_dim)),
+        "value_means": (value_means, (groups, num_k, value_dim)),
+    }
+    if shared is not None:
+        shared_keys, shared_values, shared_valid = shared
+        num_shared = shared_keys.shape[1] if shared_keys.dim() == 3 else -1
+        expected["shared_keys"] = (shared_keys, (groups, num_shared, head_dim))
+        expected["shared_values"] = (shared_values, (groups, num_shared, value_dim))
+        if shared_valid is not None:
+            expected["shared_valid"] = (shared_valid, (groups, num_shared))
+            _check(shared_valid.dtype == torch.bool, f"shared_valid must be bool, got {shared_valid.dtype}")
+        for name in ("shared_keys", "shared_values"):
+            _check(expected[name][0].dtype == queries.dtype,
+                   f"{name} dtype {expected[name][0].dtype} must match queries_sorted ({queries.dtype})")
+    for name, (t, shape) in expected.items():
+        _check(_shape(t) == shape, f"{name} has shape {_shape(t)}, expected {shape}")
+        _check(t.device == queries.device, f"{name} is on {t.device}, queries_sorted on {queries.device}")
+    _check(block_map.selected.dtype == torch.bool, f"block_map.selected must be bool, got {block_map.selected.dtype}")
+    for name, t in (("key_centroids", key_centroids), ("value_means", value_means)):
+        _check(t.is_floating_point(), f"{name} must be floating point, got {t.dtype}")
+    for name, size in (("block_m", block_m), ("block_n", block_n)):
+        _check(size >= 16 and size & (size - 1) == 0, f"{name}={size} must be a power of two >= 16")
+
+
+def sparse_attention(
+    queries_sorted: torch.Tensor,
+    keys_sorted: torch.Tensor,
+    values_sorted: torch.Tensor,
+    query_layout: ClusterLayout,
+    key_layout: ClusterLayout,
+    block_map: BlockMap,
+    key_centroids: torch.Tensor,
+    value_means: torch.Tensor,
+    scale: float,
+    compensation: bool,
+    shared_keys: torch.Tensor | None = None,
+    shared_values: torch.Tensor | None = None,
+    shared_valid: torch.Tensor | None = None,
+    *,
+    block_m: int = 64,
+    block_n: int = 64,
+    num_warps: int = 4,
+    num_stages: int = 2,
+    out: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """SVG-EAR attention output ``(G, N, Dv)`` in the *original* query order, in the values' dtype.
+
+    Equals ``unpermute(sparse_attention_ref(same args), query_layout.perm)``. Inputs are sorted as
+    for the reference: ``queries_sorted`` by query cluster, ``keys_sorted``/``values_sorted`` by key
+    cluster; float16, bfloat16 or float32 (float32 dots run in IEEE precision, others on tensor cores;
+    accumulation is float32). ``key_centroids``/``value_means`` are cast to the inputs' dtype.
+    ``shared_keys`` ``(G, T, D)`` / ``shared_values`` ``(G, T, Dv)`` join every row's softmax
+    exactly, ``shared_valid`` ``(G, T)`` bool drops padded ones. ``out`` (optional, contiguous
+    ``(G, N, Dv)``, values' dtype) receives the result. Tile sizes: see :mod:`.tiles`.
+
+    Example (full selection: exact attention; ``dev`` is "cpu" under ``TRITON_INTERPRET=1``):
+        >>> import os, torch
+        >>> from svg_ear_compile.kernels.block_map import BlockMap
+        >>> from svg_ear_compile.kernels.cluster_stats_ref import cluster_means
+        >>> from svg_ear_compile.kernels.permute_ref import cluster_layout, permute
+        >>> dev = "cpu" if os.environ.get("TRITON_INTERPRET") == "1" else "cuda"
+        >>> q, k, v = torch.randn(3, 1, 40, 16, device=dev).unbind(0)
+        >>> q_labels, k_labels = torch.arange(40, device=dev)[None] % 3, torch.arange(40, device=dev)[None] % 5
+        >>> ql, kl = cluster_layout(q_labels, 3), cluster_layout(k_labels, 5)
+        >>> bm = BlockMap.from_selection(torch.ones(1, 3, 5, dtype=torch.bool, device=dev), ql.sizes, kl.sizes)
+        >>> kbar, vbar = cluster_means(k, k_labels, kl.sizes), cluster_means(v, k_labels, kl.sizes)
+        >>> o = sparse_attention(permute(q, ql.perm), permute(k, kl.perm), permute(v, kl.perm), ql, kl, bm,
+        ...                      kbar, vbar, 0.25, True, block_m=16, block_n=16)
+        >>> bool(torch.allclose(o, torch.softmax(0.25 * q @ k.mT, -1) @ v, atol=1e-5))
+        True
+    """
+    if (shared_keys is None) != (shared_values is None):
+        raise ValueError("sparse_attention: shared_keys and shared_values must be given together")
+    if shared_valid is not None and shared_keys is None:
+        raise ValueError("sparse_attention: shared_valid given without shared_keys")
+    shared = None if shared_keys is None else (shared_keys, shared_values, shared_valid)
+    _validate(queries_sorted, keys_sorted, values_sorted, query_layout, key_layout, block_map,
+              key_centroids, value_means, shared, block_m, block_n)
+    groups, num_rows, head_dim = queries_sorted.shape
+    num_keys, value_dim = keys_sorted.shape[1], values_sorted.shape[2]
+    num_q, num_k = block_map.selected.shape[1:]
+    if out is None:
+        out = torch.empty(groups, num_rows, value_dim, dtype=values_sorted.dtype, device=values_sorted.device)
+    else:
+        _check(_shape(out) == (groups, num_rows, value_dim) and out.dtype == values_sorted.dtype
+               and out.device == values_sorted.device and out.is_contiguous(),
+               f"out must be a contiguous {(groups, num_rows, value_dim)} {values_sorted.dtype} tensor on "
+               f"{values_sorted.device}, got {_shape(out)} {out.dtype} on {out.device}")
+    if out.numel() == 0:
+        return out
+
+    num_shared = 0 if shared_keys is None else shared_keys.shape[1]
+    has_shared = num_shared > 0
+    selected = block_map.selected & (block_map.key_sizes > 0).unsqueeze(1)
+    plan = attention_plan(query_layout, key_layout, BlockMap(selected, block_map.query_sizes, block_map.key_sizes),
+                          block_m, (num_k if compensation else 0) + num_shared)
+    dummy = out  # stands in for pointers the constexpr flags never read
+    _sparse_attention_kernel[(plan.work.shape[0],)](
+        queries_sorted.contiguous(), keys_sorted.contiguous(), values_sorted.contiguous(), out,
+        query_layout.perm.contiguous(), plan.work,
+        plan.range_vstart, plan.range_delta, plan.range_count, plan.range_total,
+        selected.contiguous().view(torch.uint8),
+        block_map.key_sizes.to(torch.float32).log2().contiguous(),
+        key_centroids.to(queries_sorted.dtype).contiguous(), value_means.to(values_sorted.dtype).contiguous(),
+        shared_keys.contiguous() if has_shared else dummy,
+        shared_values.contiguous() if has_shared else dummy,
+        shared_valid.contiguous().view(torch.uint8) if has_shared and shared_valid is not None else dummy,
+        num_rows, num_keys, head_dim, value_dim, num_q, num_k, plan.range_vstart.shape[1], num_shared,
+        float(scale) * _LOG2_E,
+        COMPENSATION=bool(compensation), HAS_SHARED=has_shared, HAS_VALID=shared_valid is not None,
+        BLOCK_M=block_m, BLOCK_N=block_n,
+        BLOCK_D=max(16, triton.next_power_of_2(head_dim)), BLOCK_DV=max(16, triton.next_power_of_2(value_dim)),
+        DOT_PRECISION="ieee" if queries_sorted.dtype == torch.float32 else "tf32",
+        num_warps=num_warps, num_stages=num_stages,
+    )
+    return out

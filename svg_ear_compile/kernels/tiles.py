@@ -1,0 +1,88 @@
+"""Tile sizes of the sparse attention kernel: a small table, no autotuning sweep at call time.
+
+Keyed by (GPU family, head-dim bucket, sequence-length bucket); a tuner (or a profile) overrides any
+field by passing it explicitly::
+
+    >>> tile_config(128, 75_600, family="H100")
+    TileConfig(block_m=128, block_n=64, num_warps=8, num_stages=3)
+    >>> tile_config(128, 75_600, family="H100", block_m=64)
+    TileConfig(block_m=64, block_n=64, num_warps=8, num_stages=3)
+
+Unknown GPUs use the ``"default"`` family; CPU tensors and ``TRITON_INTERPRET=1`` use
+``"interpreter"`` (small tiles: the interpreter runs each program in numpy).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+
+import torch
+
+
+@dataclass(frozen=True)
+class TileConfig:
+    block_m: int
+    block_n: int
+    num_warps: int
+    num_stages: int
+
+
+LONG_SEQUENCE = 16_384  # tokens; from here on the grid has many row tiles per head
+
+# (family, head-dim bucket, "short" | "long") -> tiles. Head dims 40/64 use the 64 bucket, 96/128 the 128 one.
+# GPU entries are first guesses for bf16 (flash-attention-like shapes), to be replaced by measured ones.
+_TABLE: dict[tuple[str, int, str], TileConfig] = {
+    ("H100", 64, "short"): TileConfig(64, 64, 4, 3),
+    ("H100", 64, "long"): TileConfig(128, 64, 4, 3),
+    ("H100", 128, "short"): TileConfig(64, 64, 4, 3),
+    ("H100", 128, "long"): TileConfig(128, 64, 8, 3),
+    ("H200", 64, "short"): TileConfig(64, 64, 4, 3),
+    ("H200", 64, "long"): TileConfig(128, 64, 4, 3),
+    ("H200", 128, "short"): TileConfig(64, 64, 4, 3),
+    ("H200", 128, "long"): TileConfig(128, 64, 8, 3),
+    ("default", 64, "short"): TileConfig(64, 32, 4, 2),
+    ("default", 64, "long"): TileConfig(64, 64, 4, 2),
+    ("default", 128, "short"): TileConfig(64, 32, 4, 2),
+    ("default", 128, "long"): TileConfig(64, 64, 4, 2),
+}
+_INTERPRETER = TileConfig(32, 32, 4, 1)
+_KNOWN_FAMILIES = ("H100", "H200", "A100", "L40S")
+
+
+def gpu_family(device: torch.device | str | None = None) -> str:
+    """``"interpreter"`` for CPU or ``TRITON_INTERPRET=1``, else the family in the CUDA device name, else
+    ``"default"``. Only asks CUDA for the name when ``device`` is a CUDA device."""
+    device = torch.device(device) if device is not None else None
+    if os.environ.get("TRITON_INTERPRET") == "1" or device is None or device.type != "cuda":
+        return "interpreter"
+    name = torch.cuda.get_device_name(device).upper()
+    return next((family for family in _KNOWN_FAMILIES if family in name), "default")
+
+
+def tile_config(
+    head_dim: int,
+    seq_len: int,
+    device: torch.device | str | None = None,
+    *,
+    family: str | None = None,
+    block_m: int | None = None,
+    block_n: int | None = None,
+    num_warps: int | None = None,
+    num_stages: int | None = None,
+) -> TileConfig:
+    """Table entry for ``(family, head_dim, seq_len)`` with any explicitly given field replacing it.
+
+    ``family`` defaults to :func:`gpu_family` of ``device``; families without an entry fall back to
+    ``"default"``. Head dims above 128 use the 128 bucket (the kernel pads to a power of two).
+    """
+    if head_dim < 1 or seq_len < 1:
+        raise ValueError(f"tile_config: head_dim={head_dim} and seq_len={seq_len} must be >= 1")
+    family = family if family is not None else gpu_family(device)
+    if family == "interpreter":
+        base = _INTERPRETER
+    else:
+        key = (64 if head_dim <= 64 else 128, "long" if seq_len >= LONG_SEQUENCE else "short")
+        base = _TABLE.get((family, *key), _TABLE[("default", *key)])
+    overrides = dict(block_m=block_m, block_n=block_n, num_warps=num_warps, num_stages=num_stages)
+    return replace(base, **{name: value for name, value in overrides.items() if value is not None})

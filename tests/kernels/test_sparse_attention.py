@@ -1,0 +1,166 @@
+# The fused Triton kernel writes every output row, in the original query order, equal to the reference EAR output.
+import dataclasses
+import os
+
+import pytest
+import torch
+
+from svg_ear_compile.kernels.attention_plan import key_ranges
+from svg_ear_compile.kernels.block_map import BlockMap
+from svg_ear_compile.kernels.cluster_stats_ref import cluster_means
+from svg_ear_compile.kernels.permute_ref import ClusterLayout, cluster_layout, permute, unpermute
+from svg_ear_compile.kernels.sparse_attention import sparse_attention
+from svg_ear_compile.kernels.sparse_attention_ref import sparse_attention_ref
+
+DEVICE = "cpu" if os.environ.get("TRITON_INTERPRET", "0") == "1" else "cuda"
+# bf16 is wrong in the interpreter: test it on the GPU only.
+DTYPES = [torch.float32, torch.float16] + ([torch.bfloat16] if DEVICE == "cuda" else [])
+_TOLERANCE = {torch.float32: 1e-5, torch.float16: 1e-3, torch.bfloat16: 1.5e-2}  # max |error| / max |reference|
+
+
+def _case(name: str, seed: int = 0, g: int = 2, n: int = 131, d: int = 16, dv: int = 16, qc: int = 7, kc: int = 11,
+          dtype: torch.dtype = torch.float32, shared_tokens: int = 0):
+    """Random sorted inputs, layouts, a block map with empty rows, cluster means and optional shared keys."""
+    gen = torch.Generator().manual_seed(seed)
+    q, k = (torch.randn(g, n, d, generator=gen).to(dtype) for _ in range(2))
+    v = torch.randn(g, n, dv, generator=gen).to(dtype)
+    q_labels = torch.randint(0, qc, (g, n), generator=gen)
+    k_labels = torch.randint(0, kc - 2, (g, n), generator=gen)  # the last two key clusters are empty
+    if name == "single_huge_cluster":
+        q_labels[:, : n - 10] = 1
+        k_labels[:, : n - 10] = 3
+    if name == "singletons":  # key clusters of size 1 next to large ones, query clusters of size 1
+        kc = 41
+        k_labels = torch.arange(n).repeat(g, 1) % kc
+        k_labels[:, kc:] = torch.randint(0, 3, (g, n - kc), generator=gen)
+        k_labels[k_labels == kc - 1] = 0
+        q_labels[:, :qc] = torch.arange(qc)
+    selected = torch.rand(g, qc, kc, generator=gen) < 0.4
+    selected[:, 3] = torch.arange(kc) % 2 == 1  # every other cluster: with singletons a key tile spans block_n ranges
+    selected[0, 2] = False  # an empty row: only compensation (or nothing) for its queries
+    selected[-1, 0] = True  # a full row
+    if name == "full":
+        selected[:] = True
+    q_layout, k_layout = cluster_layout(q_labels, qc), cluster_layout(k_labels, kc)
+    block_map = BlockMap.from_selection(selected, q_layout.sizes, k_layout.sizes)
+    k_means = cluster_means(k.float(), k_labels, k_layout.sizes).to(dtype)
+    v_means = cluster_means(v.float(), k_labels, k_layout.sizes).to(dtype)
+    args = [permute(q, q_layout.perm), permute(k, k_layout.perm), permute(v, k_layout.perm), q_layout, k_layout,
+            block_map, k_means, v_means, d**-0.5]
+    shared = ()
+    if shared_tokens:
+        shared_k = torch.randn(g, shared_tokens, d, generator=gen).to(dtype)
+        shared_v = torch.randn(g, shared_tokens, dv, generator=gen).to(dtype)
+        valid = torch.rand(g, shared_tokens, generator=gen) < 0.7
+        valid[0, -2:] = False
+        shared_k[~valid] = 100.0  # padded keys with huge logits and values: any leak dominates the output
+        shared_v[~valid] = 1e4
+        shared = (shared_k, shared_v, valid)
+    return [_to_device(a) for a in args], tuple(_to_device(t) for t in shared)
+
+
+def _to_device(x):
+    if isinstance(x, torch.Tensor):
+        return x.to(DEVICE)
+    if isinstance(x, (ClusterLayout, BlockMap)):
+        return type(x)(*(getattr(x, field.name).to(DEVICE) for field in dataclasses.fields(x)))
+    return x
+
+
+def _run_both(args, shared, compensation, **tiles):
+    out = torch.full(args[0].shape[:2] + args[2].shape[-1:], float("nan"), dtype=args[2].dtype, device=DEVICE)
+    result = sparse_attention(*args, compensation, *shared, out=out, **tiles)
+    assert result is out
+    ref_args = [a.double() if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args]
+    ref_shared = [s.double() if s is not None and s.is_floating_point() else s for s in shared]
+    expected = unpermute(sparse_attention_ref(*ref_args, compensation, *ref_shared), args[3].perm)
+    return out, expected
+
+
+def _assert_close(out, expected, tol):
+    assert not out.isnan().any(), "some output elements were never written"
+    rel = float((out.double() - expected).abs().max() / expected.abs().max())
+    assert rel < tol, rel
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ["random", "single_huge_cluster", "singletons", "full"])
+@pytest.mark.parametrize("compensation", [True, False])
+def test_matches_reference(name, compensation, dtype):
+    args, _ = _case(name, seed=len(name), dtype=dtype)
+    out, expected = _run_both(args, (), compensation, block_m=16, block_n=16)
+    _assert_close(out, expected, _TOLERANCE[dtype])
+
+
+def test_empty_rows_without_compensation_are_zero():
+    args, _ = _case("random", seed=3)
+    out, expected = _run_both(args, (), False, block_m=16, block_n=16)
+    rows = args[3].perm[0, args[3].offsets[0, 2]: args[3].offsets[0, 3]]
+    assert rows.numel() > 0 and bool((out[0, rows] == 0).all()) and bool((expected[0, rows] == 0).all())
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("compensation", [True, False])
+def test_head_dim_40_other_value_dim_and_odd_tiles(compensation, dtype):
+    args, _ = _case("random", seed=7, g=3, n=227, d=40, dv=24, qc=5, kc=19, dtype=dtype)
+    out, expected = _run_both(args, (), compensation, block_m=32, block_n=16)
+    _assert_close(out, expected, _TOLERANCE[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("compensation", [True, False])
+def test_shared_keys_join_and_padding_never_leaks(compensation, dtype):
+    args, shared = _case("random", seed=11, shared_tokens=21, dtype=dtype)
+    out, expected = _run_both(args, shared, compensation, block_m=16, block_n=16)
+    _assert_close(out, expected, _TOLERANCE[dtype])
+    out, expected = _run_both(args, (*shared[:2], None), compensation, block_m=16, block_n=16)
+    _assert_close(out, expected, _TOLERANCE[dtype])
+
+
+def test_full_selection_is_exact_attention():
+    args, _ = _case("full", seed=5, g=1, n=70, qc=4, kc=6)
+    q = unpermute(args[0], args[3].perm)
+    k, v = unpermute(args[1], args[4].perm), unpermute(args[2], args[4].perm)
+    out = sparse_attention(*args, True, block_m=16, block_n=16)
+    torch.testing.assert_close(out, torch.softmax(args[8] * q @ k.mT, -1) @ v, rtol=1e-5, atol=1e-5)
+
+
+def test_key_ranges_cover_exactly_the_selected_tokens():
+    gen = torch.Generator().manual_seed(2)
+    sizes = torch.tensor([[3, 0, 1, 2, 0, 0, 5, 1, 0]])
+    offsets = torch.nn.functional.pad(sizes.cumsum(1), (1, 0))
+    selected = torch.rand(1, 40, 9, generator=gen) < 0.5
+    begin, length = key_ranges(selected, offsets)
+    assert begin.shape == (1, 40, 5)
+    for row in range(40):
+        pairs = zip(begin[0, row].tolist(), length[0, row].tolist(), strict=True)
+        tokens = [t for b, n in pairs for t in range(b, b + n)]
+        chosen = [t for c in range(9) if selected[0, row, c] for t in range(offsets[0, c], offsets[0, c + 1])]
+        assert tokens == chosen
+        count = int((length[0, row] > 0).sum())
+        assert bool((length[0, row, :count] > 0).all()) and bool((length[0, row, count:] == 0).all())
+        ends = (begin[0, row] + length[0, row])[: max(count - 1, 0)]
+        assert bool((ends < begin[0, row, 1:count]).all())  # adjacent runs were coalesced
+
+
+def test_rejects_bad_inputs():
+    args, _ = _case("random", g=1, n=40)
+    with pytest.raises(ValueError, match="keys_sorted has shape"):
+        sparse_attention(args[0], args[1][:, :-1], *args[2:], True)
+    with pytest.raises(ValueError, match="dtypes differ"):
+        sparse_attention(args[0].half(), *args[1:], True)
+    with pytest.raises(ValueError, match="float64"):
+        sparse_attention(*(a.double() for a in args[:3]), *args[3:], True)
+    with pytest.raises(ValueError, match="key_centroids has shape"):
+        sparse_attention(*args[:6], args[6][:, :-1], *args[7:], True)
+    with pytest.raises(ValueError, match="key_centroids is on meta"):
+        sparse_attention(*args[:6], args[6].to("meta"), *args[7:], True)
+    with pytest.raises(ValueError, match="block_n=24"):
+        sparse_attention(*args, True, block_n=24)
+    with pytest.raises(ValueError, match="together"):
+        sparse_attention(*args, True, torch.randn(1, 3, 16, device=DEVICE))
+    with pytest.raises(ValueError, match="shared_valid must be bool"):
+        sparse_attention(*args, True, torch.randn(1, 3, 16, device=DEVICE), torch.randn(1, 3, 16, device=DEVICE),
+                         torch.ones(1, 3, device=DEVICE))
+    with pytest.raises(ValueError, match="out must be"):
+        sparse_attention(*args, True, out=torch.empty(1, 40, 15, device=DEVICE))

@@ -1,0 +1,58 @@
+# The Triton path of the pipeline (interpreter on CPU) equals the reference path stage for stage.
+import os
+
+import pytest
+import torch
+
+from svg_ear_compile import SvgEarConfig, SvgEarState, svg_ear_attention
+from svg_ear_compile.workloads import video_qkv
+
+from ._oracles import rel_error
+
+pytestmark = pytest.mark.skipif(
+    os.environ.get("TRITON_INTERPRET") != "1" and not torch.cuda.is_available(),
+    reason="needs Triton (GPU or interpreter)",
+)
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+SMALL = dict(num_q_clusters=8, num_k_clusters=24, min_seq_len=0, kmeans_iters_init=6, block_m=16, block_n=16)
+
+
+def _inputs(dtype, frames=2, seed=0):
+    return video_qkv(batch=1, heads=2, frames=frames, height=6, width=10, head_dim=16, dtype=dtype, device=DEVICE,
+                     seed=seed)
+
+
+@pytest.mark.parametrize(("routing", "compensation"), [("error_aware", True), ("attention", False)])
+def test_triton_equals_reference_fp32(routing, compensation):
+    q, k, v = _inputs(torch.float32)
+    cfg = SvgEarConfig(**SMALL, budget=0.3, routing=routing, compensation=compensation)
+    ref, ref_stats = svg_ear_attention(q, k, v, cfg.replace(impl="reference"), return_stats=True)
+    out, stats = svg_ear_attention(q, k, v, cfg.replace(impl="triton"), return_stats=True)
+    assert stats["impl"] == "triton" and ref_stats["impl"] == "reference"
+    assert torch.equal(stats["query_labels"], ref_stats["query_labels"])
+    assert torch.equal(stats["key_labels"], ref_stats["key_labels"])
+    assert torch.equal(stats["selected"], ref_stats["selected"])
+    assert rel_error(out, ref) < 1e-4
+
+
+def test_triton_joint_attention_equals_reference():
+    q, k, v = _inputs(torch.float32)
+    text = [torch.randn(1, 2, 5, 16, device=DEVICE) for _ in range(3)]
+    q, k, v = (torch.cat([a, t], dim=2) for a, t in zip((q, k, v), text, strict=True))
+    valid = torch.ones(1, q.shape[2], dtype=torch.bool, device=DEVICE)
+    valid[:, -2:] = False
+    cfg = SvgEarConfig(**SMALL, budget=0.3)
+    ref = svg_ear_attention(q, k, v, cfg.replace(impl="reference"), num_video=q.shape[2] - 5, key_padding_mask=valid)
+    out = svg_ear_attention(q, k, v, cfg.replace(impl="triton"), num_video=q.shape[2] - 5, key_padding_mask=valid)
+    assert rel_error(out, ref) < 1e-4
+
+
+def test_triton_fp16_and_warm_start_stay_close_to_exact():
+    q, k, v = _inputs(torch.float16)
+    cfg = SvgEarConfig(**SMALL, budget=1.0, impl="triton")
+    state = SvgEarState()
+    exact = torch.nn.functional.scaled_dot_product_attention(q.float(), k.float(), v.float())
+    for _ in range(2):
+        out = svg_ear_attention(q, k, v, cfg, state=state)
+        assert out.dtype == torch.float16 and rel_error(out, exact) < 5e-3
+    assert state.cold_starts == 1
