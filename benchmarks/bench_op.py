@@ -1,12 +1,14 @@
-"""Reference-path baseline of the SVG-EAR op: time per call and per stage, error vs exact attention.
+"""The whole SVG-EAR op, per call and per stage, for each implementation; error vs exact attention.
 
-This times the *torch reference* implementation (``impl="reference"``), the oracle the Triton
-kernels must beat; it is not the optimised path. For each density and mode it runs one cold call
-(k-means from scratch, ``kmeans_iters_init``) and then times warm calls (``kmeans_iters`` from the
-cached centroids), as in a denoising loop. Dense cuDNN SDPA on the same inputs is the baseline.
+``--impls reference triton`` (the default on a GPU) runs the torch reference path (the oracle) and
+the Triton path side by side on the same inputs. For each density, mode and implementation it runs
+one cold call (k-means from scratch, ``kmeans_iters_init``) and then times warm calls
+(``kmeans_iters`` from the cached centroids), as in a denoising loop. Dense SDPA (cuDNN where the
+build allows it) on the same inputs is the baseline; every stage is also shown as a share of it.
 
-    python benchmarks/bench_reference.py                        # Wan2.1-1.3B at 480p: H=12, S=32,760, D=128, bf16
-    python benchmarks/bench_reference.py --frames 4 --height 16 --width 16 --heads 2 --dtype float32   # CPU smoke run
+    python benchmarks/bench_op.py --json $OUT/op.json                 # Wan2.1-1.3B 480p: H=12, S=32,760, D=128, bf16
+    python benchmarks/bench_op.py --heads 40 --frames 21 --height 45 --width 80   # Wan2.1-14B 720p: S=75,600
+    python benchmarks/bench_op.py --frames 4 --height 16 --width 16 --heads 2 --dtype float32 --impls reference  # CPU
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import itertools
 import json
 import statistics
 import time
@@ -88,6 +91,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--q-clusters", type=int, default=256)
     parser.add_argument("--k-clusters", type=int, default=1024)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--impls", nargs="+", choices=["reference", "triton"],
+                        default=["reference", "triton"] if torch.cuda.is_available() else ["reference"])
     parser.add_argument("--json", help="also write the results to this JSON file")
     args = parser.parse_args(argv)
 
@@ -98,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
     header = (
         f"device: {name}; torch {torch.__version__}; {datetime.date.today()}; B=1 H={args.heads} S={q.shape[2]} "
-        f"D={args.head_dim} {args.dtype}; QC={args.q_clusters} KC={args.k_clusters}; reference path"
+        f"D={args.head_dim} {args.dtype}; QC={args.q_clusters} KC={args.k_clusters}; impls {args.impls}"
     )
     print(header)
     dense_ms = time_dense(q, k, v, args.repeats)
@@ -107,12 +112,13 @@ def main(argv: list[str] | None = None) -> None:
 
     results = {"header": header, "dense_ms": dense_ms, "runs": []}
     stages = ["kmeans_q", "kmeans_k", "permute", "stats", "mass", "probe", "routing", "attention", "unpermute"]
-    print("| mode | target | density | rel. error | warm call ms | cold call ms | " + " | ".join(stages) + " |")
-    print("|---|---|---|---|---|---|" + "---|" * len(stages))
-    for density in args.densities:
+    print("| impl | mode | target | density | rel. error | warm call ms | x dense | cold call ms | "
+          + " | ".join(stages) + " |")
+    print("|---|---|---|---|---|---|---|---|" + "---|" * len(stages))
+    for density, impl in itertools.product(args.densities, args.impls):
         for mode, settings in MODES.items():
             cfg = SvgEarConfig(num_q_clusters=args.q_clusters, num_k_clusters=args.k_clusters, min_seq_len=0,
-                               budget=density, impl="reference", **settings)
+                               budget=density, impl=impl, **settings)
             state = SvgEarState()
             _sync(device)
             start = time.perf_counter()
@@ -131,10 +137,11 @@ def main(argv: list[str] | None = None) -> None:
             error = float((out.float() - exact).norm() / exact.norm())
             stage_ms = {s: statistics.median(p.get(s, 0.0) for p in per_stage) for s in stages}
             warm_ms = statistics.median(warm)
-            print(f"| {mode} | {density:.0%} | {stats['density']:.1%} | {error:.4f} | {warm_ms:.1f} | {cold_ms:.1f} | "
-                  + " | ".join(f"{stage_ms[s]:.1f}" for s in stages) + " |")
-            results["runs"].append(dict(mode=mode, target=density, density=stats["density"], rel_error=error,
-                                        warm_ms=warm_ms, cold_ms=cold_ms, stages_ms=stage_ms))
+            print(f"| {impl} | {mode} | {density:.0%} | {stats['density']:.1%} | {error:.4f} | {warm_ms:.2f} | "
+                  f"{warm_ms / dense_ms:.2f} | {cold_ms:.1f} | "
+                  + " | ".join(f"{stage_ms[s]:.2f} ({stage_ms[s] / dense_ms:.0%})" for s in stages) + " |")
+            results["runs"].append(dict(impl=impl, mode=mode, target=density, density=stats["density"],
+                                        rel_error=error, warm_ms=warm_ms, cold_ms=cold_ms, stages_ms=stage_ms))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)
