@@ -26,7 +26,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
-	$(PY) -m ruff check svg_ear_compile tests benchmarks
+	$(PY) -m ruff check svg_ear_compile tests benchmarks examples
 
 clean:
 	rm -rf $(VENV) .cache
