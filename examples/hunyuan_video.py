@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections import defaultdict
 
 import torch
 from diffusers import (
@@ -47,7 +46,6 @@ from diffusers import (
 from diffusers.utils import export_to_video
 
 import svg_ear_compile
-from svg_ear_compile.record import Recording
 
 MODEL_ID = "hunyuanvideo-community/HunyuanVideo"
 SIZES = dict(height=720, width=1280, frames=129, steps=50)
@@ -139,19 +137,6 @@ def compile_transformer(pipe: HunyuanVideoPipeline, args: argparse.Namespace) ->
         pipe.transformer = torch.compile(pipe.transformer, backend="svg_ear", options=backend_options(args))
 
 
-def per_layer_summary(rec: Recording) -> str:
-    """One row per layer: calls, how many ran exact (warm-up, dense layer), mean density, op time."""
-    by_layer = defaultdict(list)
-    for r in rec.records:
-        by_layer[r.layer].append(r)
-    lines = [f"{'layer':>5s} {'calls':>5s} {'exact':>5s} {'density':>8s} {'ms':>9s}"]
-    for layer, calls in sorted(by_layer.items()):
-        density = sum(r.density for r in calls) / len(calls)
-        milliseconds = sum(r.milliseconds for r in calls)
-        lines.append(f"{layer:5d} {len(calls):5d} {sum(r.dense for r in calls):5d} {density:8.1%} {milliseconds:9.1f}")
-    return "\n".join(lines)
-
-
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -168,7 +153,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"pipeline: {time.perf_counter() - start:.1f} s (first call includes compilation)")
 
     if rec.records:
-        print(rec.table() if args.tiny else per_layer_summary(rec))  # tiny: every call, a handful
+        print(rec.table() if args.tiny else rec.layer_table())  # tiny: every call, a handful
     if not args.random_weights:
         export_to_video(video, args.out, fps=24)
         print(f"wrote {args.out}")

@@ -1,0 +1,31 @@
+# record() keeps one row per op call, numbers steps per layer, and summarises per layer from those rows.
+import pytest
+import torch
+
+from svg_ear_compile import SvgEarConfig, record
+
+CFG = SvgEarConfig(num_q_clusters=4, num_k_clusters=8, min_seq_len=0, budget=0.3, dense_layers=1)
+
+
+def test_rows_steps_and_layer_table():
+    q = k = v = torch.randn(1, 1, 64, 8)
+    with record() as rec:
+        for _ in range(2):
+            for layer in (0, 1):
+                torch.ops.svg_ear.attention(q, k, v, CFG.to_yaml(), layer)
+    assert [(r.layer, r.step, r.dense) for r in rec.records] == [(0, 0, True), (1, 0, False), (0, 1, True),
+                                                                  (1, 1, False)]
+    rows = {int(line.split()[0]): line.split() for line in rec.layer_table().splitlines()[1:]}
+    assert rows[0][1:3] == ["2", "2"] and rows[0][3] == "100.0%"
+    sparse = [r.density for r in rec.records if r.layer == 1]
+    assert rows[1][1:3] == ["2", "0"] and float(rows[1][3].rstrip("%")) == pytest.approx(
+        100 * sum(sparse) / 2, abs=0.06)
+    assert rec.mean_density() == pytest.approx((2 + sum(sparse)) / 4)
+
+
+def test_nothing_is_kept_outside_record():
+    q = k = v = torch.randn(1, 1, 64, 8)
+    with record() as rec:
+        pass
+    torch.ops.svg_ear.attention(q, k, v, CFG.to_yaml(), 1)
+    assert rec.records == []
