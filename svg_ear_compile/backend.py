@@ -25,8 +25,20 @@ from .passes.classify import REWRITE
 BACKEND_OPTIONS = (*config_fields(), "profile")
 
 
-def config_from_options(options: dict[str, Any] | None) -> SvgEarConfig:
-    """The :class:`SvgEarConfig` that ``options`` describe; unknown names list the valid ones."""
+def config_from_options(
+    options: dict[str, Any] | None,
+    graph: torch.fx.GraphModule | None = None,
+    *,
+    device_name: str | None = None,
+    profile_dirs: list[str] | None = None,
+) -> SvgEarConfig:
+    """The :class:`SvgEarConfig` that ``options`` describe; unknown names list the valid ones.
+
+    ``profile``: ``"auto"`` (the per-GPU profile that fits this device and the model ``graph`` shows,
+    see :func:`svg_ear_compile.profiles.load_profile`; none fits, or no ``graph``: the default config
+    and one warning), or the path of a profile (checked against the device and ``graph``) or of a YAML
+    config. ``device_name`` and ``profile_dirs`` replace the CUDA device name and the search path.
+    """
     options = dict(options or {})
     unknown = sorted(set(options) - set(BACKEND_OPTIONS))
     if unknown:
@@ -34,16 +46,32 @@ def config_from_options(options: dict[str, Any] | None) -> SvgEarConfig:
             f"backend 'svg_ear' got unknown option(s) {unknown}; valid options are {list(BACKEND_OPTIONS)}"
         )
     profile = options.pop("profile", None)
-    base = SvgEarConfig()
-    if profile == "auto":
-        raise ValueError("option profile='auto' needs per-GPU profiles (svg-ear-tune), which this version does not "
-                         "ship yet; pass the path of a YAML config instead")
-    if profile is not None:
+    base = _profile_config(profile, graph, options.get("min_seq_len", 0), device_name, profile_dirs)
+    return base.replace(**options)
+
+
+def _profile_config(profile: Any, graph: torch.fx.GraphModule | None, min_seq_len: int, device_name: str | None,
+                    profile_dirs: list[str] | None) -> SvgEarConfig:
+    """The base config the ``profile`` option names (see :func:`config_from_options`)."""
+    from . import profiles
+
+    if profile is None:
+        return SvgEarConfig()
+    if profile != "auto":
         path = pathlib.Path(profile)
         if not path.is_file():
             raise ValueError(f"option profile={profile!r}: no such file")
-        base = SvgEarConfig.from_yaml(path.read_text())
-    return base.replace(**options)
+        text = path.read_text()
+        if not profiles.is_profile_text(text):
+            return SvgEarConfig.from_yaml(text)
+    elif graph is None:
+        warnings.warn("svg_ear profile='auto' matches profiles by the model the compiled graph shows, and no "
+                      "graph was given; running the conservative default config", profiles.ProfileWarning,
+                      stacklevel=3)
+        return SvgEarConfig()
+    signature = profiles.graph_signature(graph, min_seq_len) if graph is not None else None
+    found = profiles.load_profile(profile, device_name=device_name, signature=signature, search_dirs=profile_dirs)
+    return found.config() if found is not None else SvgEarConfig()
 
 
 @dataclass(frozen=True)
@@ -81,7 +109,7 @@ def plan(gm: torch.fx.GraphModule, config: SvgEarConfig) -> tuple[list[RewriteTa
 
 def rewrite_graph(gm: torch.fx.GraphModule, options: dict[str, Any] | None) -> list[AttentionReport]:
     """Rewrite ``gm`` in place and return the report of every attention call found."""
-    config = config_from_options(options)
+    config = config_from_options(options, gm)
     targets, reports = plan(gm, config)
     if not reports:
         warnings.warn("backend 'svg_ear': this graph has no scaled_dot_product_attention call; it runs exact",

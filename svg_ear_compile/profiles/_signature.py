@@ -1,0 +1,31 @@
+"""The model signature a compiled graph shows: what ``profile="auto"`` matches a profile against.
+
+The backend never sees the model object, only the Dynamo graph, so the signature is read from the
+attention calls that would be rewritten: their count (the layer count, in a whole-model graph), heads,
+head dim and sequence-length bucket (the longest call's). A block graph shared by every layer
+(regional compilation: no ``timestep`` input) leaves the layer count unknown.
+"""
+
+from __future__ import annotations
+
+import torch.fx
+
+from ..passes import classify, find_attention, timestep_input
+from ..passes.classify import REWRITE
+from ._schema import ModelSignature
+
+
+def graph_signature(gm: torch.fx.GraphModule, min_seq_len: int = 0) -> ModelSignature | None:
+    """Signature of the self-attention calls the backend would rewrite in ``gm``; None if there are none."""
+    ancestry: dict = {}
+    shapes = []
+    for call in find_attention(gm.graph):
+        if classify(call, min_seq_len, ancestry).kind == REWRITE:
+            shapes.append(call.shape("query"))
+    shapes = [s for s in shapes if s is not None and all(isinstance(d, int) for d in s)]
+    if not shapes:
+        return None
+    _, heads, seq_len, head_dim = max(shapes, key=lambda s: s[2])
+    whole_model = timestep_input(gm.graph) is not None
+    return ModelSignature(num_layers=len(shapes) if whole_model else None, num_heads=heads, head_dim=head_dim,
+                          seq_len=seq_len)

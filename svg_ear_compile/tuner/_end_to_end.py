@@ -1,0 +1,82 @@
+"""The end-to-end check: the whole denoising run with the tuned config vs the dense run, same seeds.
+
+The sparse run compiles the model under Dynamo with the ``svg_ear`` rewrite (no Inductor, so the dense
+and sparse runs differ only in attention); its final latents are compared with the dense finals of the
+calibration capture. Both runs are timed on the first seed, side by side in this process.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from .. import ops
+from ..backend import rewrite_graph
+from ..config import SvgEarConfig
+from ._calibration import CalibrationSet
+from ._model import TuneModel, denoise
+from ._objective import psnr
+
+
+@dataclass(frozen=True)
+class EndToEnd:
+    psnr_db: float
+    dense_ms: float
+    sparse_ms: float
+
+    @property
+    def speedup(self) -> float:
+        return self.dense_ms / self.sparse_ms if self.sparse_ms > 0 else float("nan")
+
+
+def _compiled(tune_model: TuneModel, config: SvgEarConfig | None) -> Callable[..., Any]:
+    def backend(gm: torch.fx.GraphModule, example_inputs: list) -> Callable[..., Any]:
+        if config is not None:
+            rewrite_graph(gm, config.to_dict())
+        return gm.forward
+
+    torch._dynamo.reset()
+    return torch.compile(tune_model.model, backend=backend)
+
+
+def _timed(forward: Callable[..., Any], inputs: dict[str, Any], steps: int) -> tuple[torch.Tensor, float]:
+    device = inputs["hidden_states"].device
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    out = denoise(forward, inputs, steps)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return out, (time.perf_counter() - start) * 1e3
+
+
+def check(tune_model: TuneModel, config: SvgEarConfig, calibration: CalibrationSet, *, steps: int,
+          conditions: list[dict[str, Any]] | None = None) -> EndToEnd:
+    """Final-latent PSNR of ``config`` vs dense over the calibration seeds, and both run times."""
+    seeds = calibration.manifest["seeds"]
+    sparse = _compiled(tune_model, config)
+    squared, count, data_range, sparse_ms = 0.0, 0, 0.0, 0.0
+    for index, seed in enumerate(seeds):
+        ops.reset_centroid_caches()
+        condition = conditions[index % len(conditions)] if conditions else None
+        inputs = tune_model.inputs_for(seed, condition)
+        # Warm-up call first on seed 0 so compile time is not timed; then the timed run.
+        if index == 0:
+            denoise(sparse, inputs, 1)
+            ops.reset_centroid_caches()
+        final, milliseconds = _timed(sparse, inputs, steps)
+        sparse_ms = sparse_ms or milliseconds
+        dense = calibration.dense_final(seed).double()
+        squared += float((final.detach().cpu().double() - dense).pow(2).sum())
+        count += dense.numel()
+        data_range = max(data_range, float(dense.max() - dense.min()))
+    dense_forward = _compiled(tune_model, None)
+    first = tune_model.inputs_for(seeds[0], conditions[0] if conditions else None)
+    denoise(dense_forward, first, 1)
+    _, dense_ms = _timed(dense_forward, first, steps)
+    ops.reset_centroid_caches()
+    return EndToEnd(psnr(squared / count, data_range), dense_ms, sparse_ms)

@@ -1,0 +1,164 @@
+"""The model being tuned: loading it, its calibration inputs, and the denoising loop the checks run.
+
+``--model`` is a diffusers model id or local directory (a Wan transformer, inputs built from
+``--resolution``), or ``module:function`` returning ``(model, example_inputs)`` (tests, fixtures, any
+other DiT). The loop is flow-matching Euler over ``steps`` (x ← x + (σ_next − σ)·v, timestep = 1000σ):
+enough to compare a sparse run with a dense one from the same noise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+ALIASES = {
+    "wan2.1-t2v-1.3b": "Wan-AI/Wan2.1-T2V-1.3B-Diffusers",
+    "wan2.1-t2v-14b": "Wan-AI/Wan2.1-T2V-14B-Diffusers",
+}
+
+
+class TunerError(Exception):
+    """A problem with what the user asked for; the CLI prints it as one line and exits 2."""
+
+
+@dataclass
+class TuneModel:
+    """A model and the inputs of one forward call (``hidden_states`` are the latents; ``timestep`` is set
+    by the loop)."""
+
+    model: torch.nn.Module
+    example_inputs: dict[str, Any]
+    name: str
+
+    @property
+    def class_name(self) -> str:
+        return type(self.model).__name__
+
+    def config_hash(self) -> str:
+        """Hash of the diffusers config, public keys (or, without one, of the parameter names and shapes)."""
+        config = getattr(self.model, "config", None)
+        if config is not None:
+            # private keys ("_use_default_values", "_name_or_path") vary between runs and checkouts
+            text = json.dumps({k: v for k, v in dict(config).items() if not k.startswith("_")}, sort_keys=True,
+                              default=str)
+        else:
+            text = json.dumps([(n, list(p.shape)) for n, p in self.model.named_parameters()])
+        return hashlib.sha256(f"{self.class_name}:{text}".encode()).hexdigest()[:16]
+
+    def inputs_for(self, seed: int, condition: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The example inputs with fresh latent noise from ``seed`` and ``condition``'s entries replacing theirs."""
+        inputs = dict(self.example_inputs)
+        latents = inputs["hidden_states"]
+        generator = torch.Generator().manual_seed(seed)
+        inputs["hidden_states"] = torch.randn(latents.shape, generator=generator).to(latents)
+        for key, value in (condition or {}).items():
+            inputs[key] = value.to(latents.device) if isinstance(value, torch.Tensor) else value
+        return inputs
+
+
+def load_model(spec: str, *, resolution: str | None = None, device: torch.device | str = "cpu",
+               dtype: torch.dtype = torch.float32) -> TuneModel:
+    """Load ``spec`` (see the module docstring) onto ``device``; every failure is one :class:`TunerError`."""
+    if re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", spec) and not os.path.exists(spec):
+        model, inputs = _from_function(spec)
+    else:
+        model, inputs = _from_diffusers(ALIASES.get(spec.lower(), spec), resolution, dtype)
+    if any(p.dtype != dtype for p in model.parameters() if p.is_floating_point()):
+        model = model.to(dtype=dtype)
+    model = model.to(device=device).eval()
+    inputs = {k: v.to(device=device, dtype=dtype if v.is_floating_point() else v.dtype)
+              if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
+    inputs = timestep_dtype_fix(inputs)
+    if "hidden_states" not in inputs or "timestep" not in inputs:
+        raise TunerError(f"--model {spec!r}: its example inputs need 'hidden_states' and 'timestep' "
+                         f"(got {sorted(inputs)})")
+    return TuneModel(model, inputs, spec)
+
+
+def _from_function(spec: str) -> tuple[torch.nn.Module, dict[str, Any]]:
+    module_name, function_name = spec.split(":")
+    try:
+        function = getattr(importlib.import_module(module_name), function_name)
+    except (ImportError, AttributeError) as error:
+        raise TunerError(f"--model {spec!r}: cannot import {function_name} from {module_name} ({error})") from None
+    result = function()
+    if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], torch.nn.Module)
+            and isinstance(result[1], dict)):
+        raise TunerError(f"--model {spec!r}: {function_name}() must return (model, example_inputs dict)")
+    return result
+
+
+def _from_diffusers(spec: str, resolution: str | None, dtype: torch.dtype) -> tuple[torch.nn.Module, dict]:
+    looks_local = spec.startswith((".", "/", "~")) or spec.count("/") > 1
+    if looks_local and not os.path.isdir(os.path.expanduser(spec)):
+        raise TunerError(f"--model {spec!r}: no such directory (expected a diffusers model id, a local model "
+                         "directory, or module:function)")
+    if resolution is None:
+        raise TunerError(f"--model {spec!r}: --resolution HxWxFRAMES is needed to build its inputs")
+    try:
+        from diffusers import AutoModel
+    except ImportError as error:
+        raise TunerError(f"--model {spec!r}: loading diffusers models needs diffusers ({error})") from None
+    errors = []
+    for subfolder in ("transformer", None):
+        try:
+            model = AutoModel.from_pretrained(os.path.expanduser(spec), subfolder=subfolder, torch_dtype=dtype)
+            return model, _wan_inputs(model, spec, resolution)
+        except TunerError:
+            raise
+        except Exception as error:  # noqa: BLE001 (diffusers/hub raise many kinds; report the first line)
+            errors.append(f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}")
+    raise TunerError(f"--model {spec!r}: cannot be loaded with diffusers ({errors[-1]})")
+
+
+def _wan_inputs(model: torch.nn.Module, spec: str, resolution: str) -> dict[str, Any]:
+    """Inputs for a Wan transformer at ``HxWxFRAMES`` (VAE: 4x temporal, 8x spatial compression)."""
+    match = re.fullmatch(r"(\d+)x(\d+)x(\d+)", resolution)
+    if match is None:
+        raise TunerError(f"--resolution {resolution!r}: expected HEIGHTxWIDTHxFRAMES, e.g. 480x832x81")
+    config = model.config
+    if "text_dim" not in config or "in_channels" not in config:
+        raise TunerError(f"--model {spec!r}: {type(model).__name__} is not a Wan transformer; pass "
+                         "module:function returning (model, example_inputs) for other models")
+    height, width, frames = (int(g) for g in match.groups())
+    latents = torch.randn(1, config.in_channels, (frames - 1) // 4 + 1, height // 8, width // 8)
+    return {"hidden_states": latents, "timestep": torch.tensor([999.0]),
+            "encoder_hidden_states": torch.randn(1, 512, config.text_dim), "return_dict": False}
+
+
+def denoise(forward: Callable[..., Any], inputs: dict[str, Any], steps: int,
+            on_step: Callable[[int, float], None] | None = None) -> torch.Tensor:
+    """Flow-matching Euler from ``inputs["hidden_states"]`` (the noise) over ``steps``; the final latents.
+
+    ``on_step(step, timestep)`` runs before each model call (calibration capture listens to it).
+    """
+    latents = inputs["hidden_states"]
+    sigmas = torch.linspace(1.0, 0.0, steps + 1).tolist()
+    batch = latents.shape[0]
+    for step in range(steps):
+        timestep = 1000.0 * sigmas[step]
+        if on_step is not None:
+            on_step(step, timestep)
+        call = {**inputs, "hidden_states": latents,
+                "timestep": torch.full((batch,), timestep, device=latents.device, dtype=inputs["timestep"].dtype)}
+        with torch.no_grad():
+            out = forward(**call)
+        velocity = out[0] if isinstance(out, (tuple, list)) else getattr(out, "sample", out)
+        latents = latents + (sigmas[step + 1] - sigmas[step]) * velocity.to(latents.dtype)
+    return latents
+
+
+def timestep_dtype_fix(inputs: dict[str, Any]) -> dict[str, Any]:
+    """Timesteps stay float32 even in a bf16 run (diffusers embeds them in float32)."""
+    timestep = inputs.get("timestep")
+    if isinstance(timestep, torch.Tensor) and timestep.is_floating_point():
+        inputs = {**inputs, "timestep": timestep.float()}
+    return inputs

@@ -1,0 +1,128 @@
+"""The per-layer objective: the op's measured latency, constrained to PSNR ≥ the layer's target.
+
+For a candidate override, :class:`LayerEvaluator` runs the SVG-EAR op over the layer's calibration
+samples in (seed, step) order with one centroid cache per seed (so later steps are warm-started, as in
+a real run), compares each output with exact attention, and times the warm calls on this device
+(captured heads repeated up to the layer's full head count, so the timing sees a full-size call):
+
+    psnr = 10·log10(range² / mse)   over all samples; range = max − min of the exact outputs (capped at 100 dB)
+    constraint = target − psnr      (≤ 0 is feasible; Optuna ≥ 5 ``trial.set_constraint``)
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from ..attention import svg_ear_attention
+from ..config import SvgEarConfig
+from ..state import SvgEarState
+from ._search_space import SearchSpace
+
+MAX_PSNR = 100.0
+
+
+def psnr(mse: float, data_range: float) -> float:
+    """PSNR in dB of a mean squared error against a signal spanning ``data_range``; exact → 100 dB."""
+    if mse <= 0.0 or data_range <= 0.0:
+        return MAX_PSNR
+    return min(MAX_PSNR, 10.0 * math.log10(data_range**2 / mse))
+
+
+def output_psnr(reference: torch.Tensor, approx: torch.Tensor) -> float:
+    reference, approx = reference.double(), approx.double()
+    return psnr(float((reference - approx).pow(2).mean()), float(reference.max() - reference.min()))
+
+
+@dataclass(frozen=True)
+class Measurement:
+    latency_ms: float
+    psnr_db: float
+    density: float
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class LayerEvaluator:
+    """Measures candidate configs of one layer on its calibration samples (see the module docstring)."""
+
+    def __init__(self, samples: list[dict[str, Any]], base: SvgEarConfig, *, full_heads: int,
+                 device: torch.device | str = "cpu", repeats: int = 1) -> None:
+        self.device = torch.device(device)
+        self.base = base.replace(min_seq_len=0, dense_layers=0, dense_above_timestep=None, layer_overrides={})
+        self.repeats = max(1, repeats)
+        self.samples = []
+        for sample in sorted(samples, key=lambda s: (s["seed"], s["step"])):
+            captured = sample["q"].shape[1]
+            tensors = [self._expand(sample[t], full_heads) for t in ("q", "k", "v")]
+            exact = F.scaled_dot_product_attention(*(t[:, :captured].double() for t in tensors)).float()
+            self.samples.append({"seed": sample["seed"], "qkv": tensors, "exact": exact, "heads": captured})
+        self.data_range = max(float(s["exact"].max() - s["exact"].min()) for s in self.samples)
+        self.dense_latency_ms = self._time_dense()
+
+    def _expand(self, tensor: torch.Tensor, full_heads: int) -> torch.Tensor:
+        repeats = -(-full_heads // tensor.shape[1])
+        return tensor.to(self.device).repeat(1, repeats, 1, 1)[:, :full_heads].contiguous()
+
+    def _time_dense(self) -> float:
+        times = []
+        for sample in self.samples:
+            for _ in range(self.repeats + 1):
+                _synchronize(self.device)
+                start = time.perf_counter()
+                F.scaled_dot_product_attention(*sample["qkv"])
+                _synchronize(self.device)
+                times.append((time.perf_counter() - start) * 1e3)
+        return statistics.median(times[1:] if len(times) > 1 else times)
+
+    def _run(self, sample: dict[str, Any], config: SvgEarConfig, state: SvgEarState) -> tuple[torch.Tensor, float,
+                                                                                               float]:
+        _synchronize(self.device)
+        start = time.perf_counter()
+        out, stats = svg_ear_attention(*sample["qkv"], config, state=state, return_stats=True)
+        _synchronize(self.device)
+        return out[:, :sample["heads"]].float(), (time.perf_counter() - start) * 1e3, stats["density"]
+
+    def evaluate(self, overrides: dict[str, Any]) -> Measurement:
+        """Latency (median warm call), PSNR and density of ``overrides`` applied to the base config."""
+        config = self.base.replace(**overrides)
+        squared_error, count, times, densities = 0.0, 0, [], []
+        states: dict[int, SvgEarState] = {}
+        for sample in self.samples:
+            warm = sample["seed"] in states
+            state = states.setdefault(sample["seed"], SvgEarState())
+            out, milliseconds, density = self._run(sample, config, state)
+            squared_error += float((out.double() - sample["exact"].double()).pow(2).sum())
+            count += out.numel()
+            densities.append(density)
+            if warm:
+                times.append(milliseconds)
+        last = self.samples[-1]
+        for _ in range(self.repeats if times else self.repeats + 1):
+            times.append(self._run(last, config, states[last["seed"]])[1])
+        return Measurement(statistics.median(times), psnr(squared_error / count, self.data_range),
+                           sum(densities) / len(densities))
+
+
+class LayerObjective:
+    """``objective(trial)``: latency to minimise; PSNR below ``target_psnr`` violates the constraint."""
+
+    def __init__(self, evaluator: LayerEvaluator, space: SearchSpace, target_psnr: float) -> None:
+        self.evaluator, self.space, self.target_psnr = evaluator, space, target_psnr
+
+    def __call__(self, trial: Any) -> float:
+        measured = self.evaluator.evaluate(self.space.suggest(trial))
+        trial.set_user_attr("psnr_db", measured.psnr_db)
+        trial.set_user_attr("density", measured.density)
+        trial.set_user_attr("target_psnr_db", self.target_psnr)
+        trial.set_constraint("psnr", self.target_psnr - measured.psnr_db)
+        return measured.latency_ms

@@ -1,0 +1,265 @@
+"""The whole tuning run: calibration → per-layer search → end-to-end check (a few rounds) → profile + plot.
+
+Per-layer targets start at ``psnr_target + layer_margin``. When the model's final-latent PSNR misses
+``psnr_target`` by ``d`` dB, the third of the layers with the lowest PSNR get their target raised by
+``d + 1`` dB and are searched again (a new study per round; earlier trials still count), at most
+``rounds`` times. The profile records what was achieved, met or not.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+import pathlib
+import re
+import shlex
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import torch
+
+from ..config import SvgEarConfig
+from ..profiles import LayerResult, Profile, ProfileError, write_profile
+from . import _end_to_end
+from ._calibration import capture
+from ._model import TunerError, load_model
+from ._search import LayerChoice, Task, choose, completed, open_storage, study_name
+from ._workers import run_job, run_workers, write_job
+
+
+@dataclass
+class TuneSettings:
+    """Everything ``svg-ear-tune`` takes (see :mod:`svg_ear_compile.tuner.cli` for the flags)."""
+
+    model: str
+    out: str
+    psnr_target: float = 30.0
+    resolution: str | None = None
+    steps: int = 10
+    seeds: list[int] = field(default_factory=lambda: [0])
+    conditions: str | None = None
+    capture_steps: int = 2
+    max_heads: int = 2
+    layer_margin: float = 3.0
+    n_trials: int | None = 30
+    timeout: float | None = None
+    storage: str | None = None
+    study_name: str | None = None
+    workers: int | None = None
+    rounds: int = 3
+    min_seq_len: int = 1024
+    device: str | None = None
+    dtype: str | None = None
+    repeats: int | None = None
+    seed: int = 0
+    plot: bool = True
+    command: str = ""
+
+    def as_command(self) -> str:
+        """The ``svg-ear-tune`` line that runs these settings (what a profile records when none was given)."""
+        flags = {"--model": self.model, "--resolution": self.resolution, "--steps": self.steps,
+                 "--seeds": ",".join(map(str, self.seeds)), "--conditions": self.conditions,
+                 "--capture-steps": self.capture_steps, "--max-heads": self.max_heads,
+                 "--psnr-target": self.psnr_target, "--layer-margin": self.layer_margin,
+                 "--trials": self.n_trials or 0, "--timeout": self.timeout, "--storage": self.storage,
+                 "--study-name": self.study_name, "--out": self.out, "--workers": self.workers,
+                 "--rounds": self.rounds, "--min-seq-len": self.min_seq_len, "--device": self.device,
+                 "--dtype": self.dtype, "--repeats": self.repeats, "--seed": self.seed}
+        words = ["svg-ear-tune"] + [w for k, v in flags.items() if v is not None for w in (k, str(v))]
+        return shlex.join(words + ([] if self.plot else ["--no-plot"]))
+
+
+class Progress(Protocol):
+    def phase(self, text: str, total: int) -> None: ...
+    def update(self, done: int, text: str) -> None: ...
+
+
+class _Silent:
+    def phase(self, text: str, total: int) -> None:
+        pass
+
+    def update(self, done: int, text: str) -> None:
+        pass
+
+
+@dataclass
+class TuneResult:
+    profile: Profile
+    profile_path: pathlib.Path
+    plot_path: pathlib.Path | None
+    choices: list[LayerChoice]
+
+
+_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+
+
+def _check_writable(out: pathlib.Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".write-test-"):
+            pass
+    except OSError as error:
+        raise TunerError(f"--out {str(out)!r}: cannot write there ({error.strerror or error})") from None
+
+
+def _load_conditions(path: str | None) -> list[dict[str, Any]] | None:
+    """``--conditions``: a torch file with a list of dicts of model inputs (e.g. ``encoder_hidden_states``)."""
+    if path is None:
+        return None
+    try:
+        conditions = torch.load(path, weights_only=True)
+    except Exception as error:  # noqa: BLE001 (torch.load raises many kinds)
+        raise TunerError(f"--conditions {path!r}: cannot load it ({type(error).__name__}: {error})") from None
+    if isinstance(conditions, dict):
+        conditions = [conditions]
+    if not isinstance(conditions, list) or not conditions or not all(isinstance(c, dict) for c in conditions):
+        raise TunerError(f"--conditions {path!r}: expected a list of dicts of model inputs")
+    return conditions
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")
+
+
+def _versions() -> dict[str, str]:
+    import optuna
+
+    from .. import __version__
+
+    versions = {"torch": str(torch.__version__), "optuna": str(optuna.__version__), "svg_ear_compile": __version__}
+    for name in ("triton", "diffusers"):
+        module = sys.modules.get(name)
+        if module is None:
+            try:
+                module = __import__(name)
+            except ImportError:
+                continue
+        versions[name] = str(getattr(module, "__version__", "?"))
+    return versions
+
+
+def tune(settings: TuneSettings, progress: Progress | None = None) -> TuneResult:
+    """Run the whole search; returns the profile written under ``settings.out`` (see the module docstring)."""
+    progress = progress or _Silent()
+    if settings.n_trials is None and settings.timeout is None:
+        raise TunerError("give a trial budget (--trials) and/or a time limit (--timeout)")
+    out = pathlib.Path(settings.out)
+    _check_writable(out)
+    device = settings.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = _DTYPES[settings.dtype or ("bf16" if device.startswith("cuda") else "fp32")]
+    device_name = torch.cuda.get_device_name(device) if device.startswith("cuda") else "cpu"
+    conditions = _load_conditions(settings.conditions)
+    tune_model = load_model(settings.model, resolution=settings.resolution, device=device, dtype=dtype)
+    base = SvgEarConfig(min_seq_len=settings.min_seq_len)
+
+    progress.phase("calibration (dense run)", 0)
+    capture_settings = {"model": settings.model, "config_hash": tune_model.config_hash(),
+                        "resolution": settings.resolution, "steps": settings.steps, "seeds": list(settings.seeds),
+                        "conditions": settings.conditions, "capture_steps": settings.capture_steps,
+                        "max_heads": settings.max_heads, "min_seq_len": settings.min_seq_len,
+                        "device": device_name, "dtype": str(dtype)}
+    calibration = capture(tune_model, out / "calibration", seeds=settings.seeds, steps=settings.steps,
+                          capture_steps=settings.capture_steps, max_heads=settings.max_heads,
+                          min_seq_len=settings.min_seq_len, conditions=conditions, settings=capture_settings)
+    progress.update(len(settings.seeds), f"{len(calibration.layers)} layers captured")
+    signature = calibration.signature
+    storage_spec = settings.storage or str(out / "study.journal")
+    prefix = settings.study_name or (f"svg-ear/{signature.class_name}/{signature.config_hash}/{_slug(device_name)}/"
+                                     f"S{signature.seq_len}/psnr{settings.psnr_target:g}+{settings.layer_margin:g}")
+    storage = open_storage(storage_spec)
+    workers = settings.workers or max(1, torch.cuda.device_count() if device.startswith("cuda") else 1)
+    repeats = settings.repeats or (5 if device.startswith("cuda") else 1)
+    deadline = time.time() + settings.timeout if settings.timeout is not None else None
+    targets = {layer: settings.psnr_target + settings.layer_margin for layer in calibration.layers}
+    job = {"calibration": str(calibration.directory), "storage": storage_spec, "prefix": prefix,
+           "n_trials": settings.n_trials, "base": base.to_dict(), "device": device, "repeats": repeats,
+           "seed": settings.seed}
+
+    rounds: list[dict[str, float]] = []
+    tasks = [Task(layer, 0, targets[layer]) for layer in calibration.layers]
+    for round_ in range(settings.rounds + 1):
+        _search(tasks, {**job, "deadline": deadline}, storage, workers, out, progress, round_)
+        targets.update({task.layer: _study_target(storage, prefix, task) for task in tasks})
+        choices = [choose(storage, prefix, layer, round_, targets[layer]) for layer in calibration.layers]
+        config = base.replace(layer_overrides={c.layer: c.config for c in choices})
+        progress.phase(f"round {round_}: end-to-end check", 1)
+        result = _end_to_end.check(tune_model, config, calibration, steps=settings.steps, conditions=conditions)
+        rounds.append({"round": round_, "psnr_db": result.psnr_db, "dense_ms": result.dense_ms,
+                       "sparse_ms": result.sparse_ms})
+        progress.update(1, f"PSNR {result.psnr_db:.2f} dB (target {settings.psnr_target:g})")
+        if result.psnr_db >= settings.psnr_target or round_ == settings.rounds:
+            break
+        deficit = settings.psnr_target - result.psnr_db
+        worst = sorted(choices, key=lambda c: c.psnr_db)[: max(1, math.ceil(len(choices) / 3))]
+        tasks = [Task(c.layer, round_ + 1, targets[c.layer] + deficit + 1.0) for c in worst]
+
+    final = rounds[-1]
+    profile = Profile(
+        device=device_name, model=signature, base_config={"min_seq_len": settings.min_seq_len},
+        layers=[LayerResult(layer=c.layer, config=c.config, latency_ms=c.latency_ms, psnr_db=c.psnr_db,
+                            target_psnr_db=c.target_psnr_db, dense_latency_ms=c.dense_latency_ms, trials=c.trials)
+                for c in choices],
+        end_to_end={"psnr_db": final["psnr_db"], "target_psnr_db": settings.psnr_target,
+                    "met_target": final["psnr_db"] >= settings.psnr_target, "speedup": result.speedup,
+                    "dense_ms": final["dense_ms"], "sparse_ms": final["sparse_ms"], "rounds": len(rounds),
+                    "steps": settings.steps, "seeds": list(settings.seeds), "study": prefix, "storage": storage_spec},
+        versions=_versions(), created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        command=settings.command or settings.as_command(),
+    )
+    stem = (f"{_slug(device_name)}__{signature.class_name}__L{signature.num_layers}_H{signature.num_heads}"
+            f"_D{signature.head_dim}_S{signature.seq_len_bucket}")
+    plot_path = None
+    try:
+        if settings.plot:
+            from ._plot import write_pareto_png
+
+            plot_path = write_pareto_png(out / f"{stem}.pareto.png", choices, rounds, final["dense_ms"],
+                                         settings.psnr_target)
+        profile_path = write_profile(profile, out / f"{stem}.yaml")
+    except ProfileError as error:
+        raise TunerError(str(error)) from None
+    return TuneResult(profile, profile_path, plot_path, choices)
+
+
+def _study_target(storage: Any, prefix: str, task: Task) -> float:
+    """The target a layer's study was created with (a resumed run keeps the first run's)."""
+    import optuna
+
+    study = optuna.load_study(study_name=study_name(prefix, task.layer, task.round), storage=storage)
+    return float(study.user_attrs.get("target_psnr_db", task.target_psnr_db))
+
+
+def _search(tasks: list[Task], job: dict[str, Any], storage: Any, workers: int, out: pathlib.Path,
+            progress: Progress, round_: int) -> None:
+    """Run ``tasks`` here (one worker) or in ``workers`` processes sharing the storage."""
+    per_layer = job["n_trials"] or 0
+    progress.phase(f"round {round_}: {len(tasks)} layer(s)", per_layer * len(tasks))
+    finished = {task: 0 for task in tasks}
+
+    def report(task: Task, done: int) -> None:
+        finished[task] = min(done, per_layer) if per_layer else done
+        progress.update(sum(finished.values()), f"layer {task.layer} trial {done}")
+
+    job = {**job, "tasks": [[t.layer, t.round, t.target_psnr_db] for t in tasks]}
+    if workers <= 1:
+        run_job(job, 0, report)
+        return
+    job_path = write_job(out / "jobs" / f"round{round_}.json", job)
+
+    def poll() -> None:
+        import optuna
+
+        for task in tasks:
+            try:
+                study = optuna.load_study(study_name=study_name(job["prefix"], task.layer, task.round),
+                                          storage=storage)
+            except KeyError:  # no worker has reached this layer yet
+                continue
+            done = len(completed(study))
+            if done != finished[task]:
+                report(task, done)
+
+    run_workers(job_path, workers, out / "workers", poll)

@@ -1,0 +1,114 @@
+# A profile round-trips through YAML; "auto" picks only one made for this device and model; bad files fail clearly.
+import pathlib
+import warnings
+
+import pytest
+import yaml
+
+from svg_ear_compile import SvgEarConfig
+from svg_ear_compile.backend import config_from_options
+from svg_ear_compile.profiles import (
+    LayerResult,
+    ModelSignature,
+    Profile,
+    ProfileError,
+    ProfileWarning,
+    load_profile,
+    read_profile,
+    write_profile,
+)
+
+H100 = "NVIDIA H100 80GB HBM3"
+SIG = ModelSignature(class_name="WanTransformer3DModel", config_hash="abc", num_layers=2, num_heads=2, head_dim=16,
+                     seq_len=48)
+
+
+def _profile(device=H100, model=SIG, budgets=(0.3, 0.5)) -> Profile:
+    layers = [LayerResult(layer=i, config={"budget": b, "num_k_clusters": 16}, latency_ms=1.5, psnr_db=33.2,
+                          target_psnr_db=30.0) for i, b in enumerate(budgets)]
+    return Profile(device=device, model=model, base_config={"min_seq_len": 0}, layers=layers,
+                   end_to_end={"psnr_db": 31.0, "speedup": 1.2}, versions={"torch": "2.13"}, created="2025-01-01",
+                   command="svg-ear-tune ...")
+
+
+def test_round_trip_and_config(tmp_path):
+    profile = _profile()
+    path = write_profile(profile, tmp_path / "p.yaml")
+    assert read_profile(path) == profile
+    assert yaml.safe_load(path.read_text())["schema_version"] == 1
+    config = profile.config()
+    assert config.for_layer(0).budget == 0.3 and config.for_layer(1).budget == 0.5
+    assert config.for_layer(2) == SvgEarConfig(min_seq_len=0)
+    assert [p.name for p in tmp_path.iterdir()] == ["p.yaml"]  # no temporary file left
+
+
+def test_auto_matches_device_and_model(tmp_path):
+    write_profile(_profile(device="NVIDIA A100-SXM4-80GB", budgets=(0.9, 0.9)), tmp_path / "a100.yaml")
+    write_profile(_profile(model=ModelSignature(num_layers=3, num_heads=2, head_dim=16, seq_len=48)),
+                  tmp_path / "other_model.yaml")
+    write_profile(_profile(), tmp_path / "right.yaml")
+    found = load_profile("auto", device_name=H100, signature=SIG, search_dirs=[tmp_path])
+    assert found is not None and found.config().for_layer(0).budget == 0.3
+
+
+@pytest.mark.parametrize("device, model, why", [
+    ("NVIDIA A100-SXM4-80GB", SIG, "this device is"),
+    (H100, ModelSignature(num_layers=2, num_heads=12, head_dim=128, seq_len=32760), "another model"),
+])
+def test_auto_without_a_fitting_profile_warns_once_and_gives_none(tmp_path, device, model, why):
+    write_profile(_profile(), tmp_path / "p.yaml")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert load_profile("auto", device_name=device, signature=model, search_dirs=[tmp_path]) is None
+    messages = [str(w.message) for w in caught if issubclass(w.category, ProfileWarning)]
+    assert len(messages) == 1 and why in messages[0] and "conservative default" in messages[0]
+
+
+def test_named_profile_of_another_gpu_or_model_is_an_error(tmp_path):
+    path = write_profile(_profile(), tmp_path / "p.yaml")
+    with pytest.raises(ProfileError, match="tuned on 'NVIDIA H100.*this device is 'cpu'"):
+        load_profile(path, device_name="cpu")
+    with pytest.raises(ProfileError, match="another model.*num_layers: profile has 2, the model has 30"):
+        load_profile(path, device_name=H100, signature=ModelSignature(num_layers=30, num_heads=2, head_dim=16))
+
+
+@pytest.mark.parametrize("text, message", [
+    ("schema: svg_ear_profile\nschema_version: [1\n", "not valid YAML"),
+    ("schema: svg_ear_profile\nschema_version: 99\ndevice: x\n", "schema_version=99 is not supported"),
+    ("- just a list\n", "not an SVG-EAR profile"),
+    ("!!python/object/apply:os.system ['echo hi']\n", "not valid YAML"),  # safe_load refuses objects
+])
+def test_bad_files_give_one_clear_error(tmp_path, text, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ProfileError, match=message) as info:
+        read_profile(path)
+    assert "bad.yaml" in str(info.value)
+
+
+def test_invalid_layer_config_is_rejected():
+    data = _profile().to_dict()
+    data["layers"][0]["config"] = {"budget": 7.0}
+    with pytest.raises(ProfileError, match="budget"):
+        Profile.from_dict(data)
+
+
+def test_unwritable_directory_is_a_clear_error_and_leaves_nothing(tmp_path):
+    blocker = tmp_path / "not_a_dir"
+    blocker.write_text("a file where the output directory should be")  # unwritable even for root
+    with pytest.raises(ProfileError, match="cannot write .*not_a_dir/p.yaml"):
+        write_profile(_profile(), blocker / "p.yaml")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["not_a_dir"]
+
+
+def test_backend_profile_option_reads_profiles_and_plain_configs(tmp_path):
+    path = write_profile(_profile(), tmp_path / "p.yaml")
+    config = config_from_options({"profile": str(path), "num_q_clusters": 4}, device_name=H100)
+    assert config.for_layer(1).budget == 0.5 and config.num_q_clusters == 4
+    with pytest.raises(ProfileError, match="this device is 'cpu'"):
+        config_from_options({"profile": str(path)}, device_name="cpu")
+    plain = pathlib.Path(tmp_path / "plain.yaml")
+    plain.write_text(SvgEarConfig(budget=0.25).to_yaml())
+    assert config_from_options({"profile": str(plain)}).budget == 0.25
+    with pytest.warns(ProfileWarning, match="no graph"):
+        assert config_from_options({"profile": "auto"}) == SvgEarConfig()

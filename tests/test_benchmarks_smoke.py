@@ -1,0 +1,54 @@
+# The GPU benchmarks' CPU smoke runs complete and report consistent numbers; their ceiling arithmetic is right.
+import argparse
+import json
+import pathlib
+import sys
+
+import pytest
+
+BENCHMARKS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+
+bench_e2e = pytest.importorskip("bench_e2e")
+pytest.importorskip("diffusers")
+
+
+def test_ceiling_and_schedule_arithmetic():
+    # 100 ms dense, 40 ms outside attention: at density 0.5 the floor is 40 + 0.5 * 60 = 70 ms.
+    assert bench_e2e.ceiling(100.0, 40.0, 0.5) == pytest.approx(100 / 70)
+    assert bench_e2e.ceiling(100.0, 40.0, 1.0) == pytest.approx(1.0)
+    args = argparse.Namespace(steps=10, warmup_fraction=0.2)
+    row = dict(run="svg_ear@0.5", density=0.5, cold_ms=90.0, median_ms=80.0)
+    schedule = bench_e2e.schedule_row(row, 100.0, 40.0, args)
+    assert schedule["dense_steps"] == 2
+    assert schedule["total_s"] == pytest.approx((2 * 100 + 90 + 7 * 80) / 1e3)
+    assert schedule["ceiling"] == pytest.approx(1000 / (2 * 100 + 8 * 70))
+    assert schedule["of_ceiling"] == pytest.approx(schedule["speedup"] / schedule["ceiling"])
+
+
+def test_bench_e2e_tiny_runs(tmp_path, capsys):
+    out = tmp_path / "e2e.json"
+    results = bench_e2e.main(["--tiny", "--regional", "--budgets", "0.25", "--repeats", "1", "--json", str(out)])
+    assert json.loads(out.read_text())["models"][0]["model"] == "tiny"
+    runs = {row["run"]: row for row in results["models"][0]["runs"]}
+    assert set(runs) == {"dense", "no_self_attn", "svg_ear@0.25"}
+    assert runs["no_self_attn"]["removed_per_graph"] == [1]  # one video self-attention per block graph
+    assert runs["svg_ear@0.25"]["op_calls_per_forward"] == 2  # one per layer
+    assert 0.1 < runs["svg_ear@0.25"]["density"] < 0.5
+    assert runs["svg_ear@0.25"]["rel_error"] < 0.1 < runs["no_self_attn"]["rel_error"]
+    assert "| svg_ear@0.25 |" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_bench_quality_smoke_runs(tmp_path):
+    pytest.importorskip("matplotlib")
+    bench_quality = pytest.importorskip("bench_quality")
+    plot = tmp_path / "pareto.png"
+    results = bench_quality.main(["--smoke", "--modes", "ear", "svg2", "--top-ps", "--plot", str(plot)])
+    assert plot.stat().st_size > 0
+    rows = {row["mode"]: row for row in results["settings"]}
+    assert set(rows) == {"ear", "svg2"}
+    for row in rows.values():
+        assert len(row["clips"]) == 2 and all(clip["op_calls"] == 4 for clip in row["clips"])  # 2 steps x 2 layers
+        assert 0 < row["ssim"] <= 1 and row["psnr"] > 20
+    assert rows["ear"]["psnr"] > rows["svg2"]["psnr"]  # compensation recovers what SVG2 drops

@@ -1,0 +1,108 @@
+# svg-ear-tune: bad input gives one clear message and writes nothing; two worker processes share one journal-file
+# study and both contribute trials; an interrupted run, run again, resumes with every finished trial kept.
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+optuna = pytest.importorskip("optuna")
+pytest.importorskip("diffusers")
+
+from svg_ear_compile.tuner.cli import main  # noqa: E402
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+TOY = "tests.tuner._toy:tiny_wan_2_layers"
+FAST = ["--steps", "3", "--seeds", "0", "--min-seq-len", "0", "--psnr-target", "25", "--rounds", "0", "--quiet"]
+
+
+def _cli(*args: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-m", "svg_ear_compile.tuner.cli", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _trials(journal: pathlib.Path) -> dict[str, list]:
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = optuna.storages.JournalStorage(JournalFileBackend(str(journal)))
+    return {s.study_name: optuna.load_study(study_name=s.study_name, storage=storage).trials
+            for s in optuna.get_all_study_summaries(storage)}
+
+
+@pytest.mark.parametrize("model, extra, message", [
+    ("./no/such/model", ["--resolution", "480x832x81"], "no such directory"),
+    ("no_such_module_xyz:make", [], "cannot import make from no_such_module_xyz"),
+    ("tests.tuner._toy:not_a_model", [], "must return (model, example_inputs dict)"),
+    (TOY, ["--trials", "0"], "give a trial budget"),
+    (TOY, ["--conditions", "/no/such/file.pt"], "--conditions '/no/such/file.pt': cannot load it"),
+])
+def test_bad_input_is_one_clear_message_and_nothing_written(tmp_path, capsys, model, extra, message):
+    out = tmp_path / "out"
+    assert main(["--model", model, "--out", str(out), *FAST, *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("svg-ear-tune: error:") and message in err and len(err.splitlines()) == 1
+    assert not any(p.is_file() for p in out.rglob("*")) if out.exists() else True
+
+
+def test_unwritable_output_directory(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["--model", TOY, "--out", str(blocker / "out"), *FAST]) == 2
+    err = capsys.readouterr().err
+    assert "--out" in err and "cannot write there" in err
+
+
+def test_two_workers_share_one_journal_study(tmp_path):
+    journal = tmp_path / "shared.journal"
+    # A time limit (not a trial count) keeps both workers busy until it ends, so both must contribute.
+    run = _cli("--model", TOY, "--out", str(tmp_path / "out"), "--storage", str(journal), "--workers", "2",
+               "--trials", "0", "--timeout", "10", "--no-plot", *FAST)
+    stdout, stderr = run.communicate(timeout=240)
+    assert run.returncode in (0, 1), stderr[-3000:]
+    studies = _trials(journal)
+    assert len(studies) == 2  # one study per layer, both shared
+    workers = {t.user_attrs.get("worker") for trials in studies.values() for t in trials}
+    assert len(workers) == 2, workers
+    for trials in studies.values():
+        assert len({t.user_attrs.get("worker") for t in trials}) == 2
+    assert "profile:" in stdout
+
+
+def test_interrupted_run_resumes_without_losing_trials(tmp_path):
+    out, journal = tmp_path / "out", tmp_path / "study.journal"
+    args = ["--model", TOY, "--out", str(out), "--storage", str(journal), "--trials", "12", "--workers", "1",
+            "--no-plot", *FAST]
+    first = _cli(*args)
+    deadline = time.time() + 120
+    done = []
+    while time.time() < deadline and first.poll() is None:
+        if journal.exists():
+            done = [t for trials in _trials(journal).values() for t in trials
+                    if t.state == optuna.trial.TrialState.COMPLETE]
+            if len(done) >= 2:
+                break
+        time.sleep(0.2)
+    first.send_signal(signal.SIGINT)
+    _, stderr = first.communicate(timeout=60)
+    assert first.returncode == 130, stderr[-3000:]
+    assert "interrupted" in stderr and "Run the same command again to resume" in stderr
+    assert not list(out.glob("*.yaml"))  # no profile from an interrupted run
+    before = {(name, t.number): t.params for name, trials in _trials(journal).items() for t in trials
+              if t.state == optuna.trial.TrialState.COMPLETE}
+    manifest = out / "calibration" / "calibration.json"
+    captured_at = manifest.stat().st_mtime_ns
+
+    second = _cli(*args)
+    stdout, stderr = second.communicate(timeout=240)
+    assert second.returncode in (0, 1), stderr[-3000:]
+    after = _trials(journal)
+    for (name, number), params in before.items():
+        assert after[name][number].params == params  # nothing lost or redone
+    for trials in after.values():
+        assert sum(t.state == optuna.trial.TrialState.COMPLETE for t in trials) >= 12
+    assert manifest.stat().st_mtime_ns == captured_at  # calibration reused, not captured again
+    assert len(list(out.glob("*.yaml"))) == 1 and "profile:" in stdout

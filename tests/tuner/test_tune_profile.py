@@ -1,0 +1,112 @@
+# Every layer config the tuner chooses meets its PSNR target on the calibration data, and the profile it writes
+# round-trips through YAML and reaches the backend through profile="auto" (device name given, not patched).
+import warnings
+
+import pytest
+import torch
+
+pytest.importorskip("optuna")
+pytest.importorskip("diffusers")
+
+from svg_ear_compile import SvgEarConfig, record  # noqa: E402
+from svg_ear_compile.backend import config_from_options, plan  # noqa: E402
+from svg_ear_compile.passes import rewrite_attention  # noqa: E402
+from svg_ear_compile.profiles import Profile, ProfileWarning, graph_signature, read_profile  # noqa: E402
+from svg_ear_compile.tuner._calibration import CalibrationSet  # noqa: E402
+from svg_ear_compile.tuner._objective import LayerEvaluator  # noqa: E402
+from svg_ear_compile.tuner._search import EXACT_LAYER  # noqa: E402
+from svg_ear_compile.tuner._tune import TuneSettings, tune  # noqa: E402
+
+from .._models import tiny_wan, wan_inputs  # noqa: E402
+
+TARGET = 28.0
+
+
+@pytest.fixture(scope="module")
+def tuned(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tuned")
+    settings = TuneSettings(model="tests.tuner._toy:tiny_wan_2_layers", out=str(out), psnr_target=TARGET,
+                            layer_margin=3.0, steps=3, seeds=[0, 1], n_trials=4, min_seq_len=0, workers=1,
+                            rounds=1, storage=str(out / "tune.journal"))
+    return tune(settings), out
+
+
+def _graph(num_layers: int = 2) -> torch.fx.GraphModule:
+    graphs = []
+
+    def backend(gm, example_inputs):
+        graphs.append(gm)
+        return gm.forward
+
+    torch._dynamo.reset()
+    with torch.no_grad():
+        torch.compile(tiny_wan(num_layers=num_layers), backend=backend)(**wan_inputs())
+    return graphs[0]
+
+
+def test_every_chosen_layer_config_meets_its_target_on_calibration_data(tuned):
+    result, out = tuned
+    calibration = CalibrationSet.load(out / "calibration")
+    assert [entry.layer for entry in result.profile.layers] == calibration.layers == [0, 1]
+    for entry in result.profile.layers:
+        assert entry.psnr_db >= entry.target_psnr_db >= TARGET
+        if entry.config == EXACT_LAYER:
+            continue
+        evaluator = LayerEvaluator(calibration.samples(entry.layer), SvgEarConfig(min_seq_len=0),
+                                   full_heads=calibration.full_heads)
+        measured = evaluator.evaluate(entry.config)  # an independent re-measurement of the chosen config
+        assert measured.psnr_db >= entry.target_psnr_db - 1e-6
+        assert measured.density < 1.0
+
+
+def test_profile_round_trips_and_records_what_was_achieved(tuned):
+    result, out = tuned
+    assert read_profile(result.profile_path) == result.profile
+    assert Profile.from_yaml(result.profile.to_yaml()) == result.profile
+    profile = result.profile
+    assert profile.device == "cpu" and profile.model.class_name == "WanTransformer3DModel"
+    assert (profile.model.num_layers, profile.model.num_heads, profile.model.head_dim) == (2, 2, 16)
+    assert profile.end_to_end["met_target"] == (profile.end_to_end["psnr_db"] >= TARGET)
+    assert "svg-ear-tune" in profile.command and "torch" in profile.versions
+    assert result.plot_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert result.plot_path.parent == result.profile_path.parent
+    assert not list(out.glob("*.tmp")) and not list(out.glob(".*.tmp"))
+
+
+def test_auto_profile_changes_the_per_layer_configs_the_backend_uses(tuned):
+    result, out = tuned
+    gm = _graph()
+    assert result.profile.model.mismatch(graph_signature(gm)) is None
+    default = config_from_options({"min_seq_len": 0})
+    config = config_from_options({"profile": "auto"}, gm, device_name="cpu", profile_dirs=[str(out)])
+    for entry in result.profile.layers:
+        assert config.for_layer(entry.layer) == SvgEarConfig(min_seq_len=0).replace(**entry.config)
+    assert any(config.for_layer(i) != default.for_layer(i) for i in (0, 1))
+
+    def backend(gm, example_inputs):  # the backend's rewrite, with the graph handed to config_from_options
+        chosen = config_from_options({"profile": "auto"}, gm, device_name="cpu", profile_dirs=[str(out)])
+        targets, _ = plan(gm, chosen)
+        rewrite_attention(gm, targets, chosen.to_yaml())
+        ops = [n for n in gm.graph.nodes if n.target is torch.ops.svg_ear.attention.default]
+        assert len(ops) == 2 and all(SvgEarConfig.from_yaml(n.args[3]) == config for n in ops)
+        return gm.forward
+
+    torch._dynamo.reset()
+    with torch.no_grad(), record() as recording:
+        torch.compile(tiny_wan(num_layers=2), backend=backend)(**wan_inputs())
+    densities = {r.layer: r.density for r in recording.records}
+    assert sorted(densities) == [0, 1] and all(d < 1.0 for d in densities.values())
+
+
+@pytest.mark.parametrize("device, layers, why", [("NVIDIA H100 80GB HBM3", 2, "this device is"),
+                                                 ("cpu", 3, "another model")])
+def test_auto_on_another_gpu_or_model_warns_once_and_runs_the_default(tuned, device, layers, why):
+    _, out = tuned
+    gm = _graph(layers)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        config = config_from_options({"profile": "auto", "min_seq_len": 0}, gm, device_name=device,
+                                     profile_dirs=[str(out)])
+    assert config == SvgEarConfig(min_seq_len=0)
+    messages = [str(w.message) for w in caught if issubclass(w.category, ProfileWarning)]
+    assert len(messages) == 1 and why in messages[0]
