@@ -38,6 +38,7 @@ tiny clip size, 4 × 16 × 16 pixels: 256 tokens; 2 pairs, 2 steps, budget 0.2, 
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import functools
 import itertools
@@ -103,7 +104,14 @@ def run_setting(fixture, sampling: dict, options: dict | None, pairs: list[tuple
     from svg_ear_compile.fixture.sample import sample
 
     free_memory(device)
-    compiled = torch.compile(fixture.model, **({} if options is None else dict(backend="svg_ear", options=options)))
+    if args.regional:
+        compiled = copy.deepcopy(fixture.model)
+        if options is None:
+            compiled.compile_repeated_blocks()
+        else:
+            svg_ear_compile.compile_repeated_blocks(compiled, options)
+    else:
+        compiled = torch.compile(fixture.model, **({} if options is None else dict(backend="svg_ear", options=options)))
     source = dataclasses.replace(fixture, model=compiled)
 
     def sample_clip(pair: tuple[int, int]) -> torch.Tensor:
@@ -180,6 +188,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--dtype", choices=["bfloat16", "float16", "float32"],
                         help="model dtype (default: bfloat16 on CUDA, float32 on CPU)")
     parser.add_argument("--timing-clips", type=int, default=1, help="clips timed per setting, without record()")
+    parser.add_argument("--regional", action="store_true",
+                        help="compile each transformer block (compile_repeated_blocks) instead of the whole model")
     parser.add_argument("--json", help="also write every clip's numbers to this JSON file")
     parser.add_argument("--plot", default="bench_quality.png", help="Pareto plot PNG (default: ./bench_quality.png)")
     args = parser.parse_args(argv)

@@ -114,7 +114,7 @@ def rewrite_graph(gm: torch.fx.GraphModule, options: dict[str, Any] | None) -> l
     if not reports:
         warnings.warn("backend 'svg_ear': this graph has no scaled_dot_product_attention call; it runs exact",
                       stacklevel=2)
-    rewrite_attention(gm, targets, config.to_yaml())
+    rewrite_attention(gm, targets, config.to_yaml(one_line=True))
     return reports
 
 

@@ -160,7 +160,14 @@ class SvgEarConfig:
             )
         return cls(**data)
 
-    def to_yaml(self) -> str:
+    def to_yaml(self, *, one_line: bool = False) -> str:
+        """YAML text; ``one_line=True`` gives flow style with no newline, the form the compiled graphs carry.
+
+        Graphs need one line because Inductor copies node arguments into comments of the code it
+        generates, and a newline inside a comment ends it (torch 2.11: "SyntaxError: unmatched ')'").
+        """
+        if one_line:
+            return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=True, width=math.inf).strip()
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
     @classmethod

@@ -5,7 +5,7 @@ import sys
 import pytest
 import torch
 
-from svg_ear_compile import explain
+from svg_ear_compile import SvgEarConfig, explain
 from svg_ear_compile.backend import BACKEND_OPTIONS, config_from_options, rewrite_graph
 
 from ._models import tiny_wan, wan_inputs
@@ -37,8 +37,6 @@ def test_unknown_option_lists_valid_ones_and_bad_value_names_field():
 
 
 def test_profile_path_is_the_base_config(tmp_path):
-    from svg_ear_compile import SvgEarConfig
-
     path = tmp_path / "cfg.yaml"
     path.write_text(SvgEarConfig(budget=0.4, num_k_clusters=77).to_yaml())
     cfg = config_from_options({"profile": str(path), "budget": 0.3})
@@ -73,6 +71,9 @@ def test_wan_self_attention_rewritten_cross_attention_untouched():
     ops = [n for n in graphs[0].graph.nodes if n.target is torch.ops.svg_ear.attention.default]
     sdpa = [n for n in graphs[0].graph.nodes if n.target is torch.nn.functional.scaled_dot_product_attention]
     assert len(ops) == 3 and len(sdpa) == 3
+    # Inductor copies node arguments into comments of its generated code: a newline there breaks the module
+    config = ops[0].args[3]
+    assert "\n" not in config and SvgEarConfig.from_yaml(config) == config_from_options({"min_seq_len": 0})
 
 
 def test_cross_attention_with_equal_lengths_is_found_by_ancestry():
