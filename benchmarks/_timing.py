@@ -73,8 +73,11 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str
     return "\n".join(lines)
 
 
-def write_json(path: str | None, results: dict) -> None:
+def write_json(path: str | None, results: dict, quiet: bool = False) -> None:
+    """Write ``results`` to ``path`` (nothing when ``path`` is None); benchmarks call it after every
+    setting, so a run stopped by a time limit still leaves what it measured."""
     if path:
         with open(path, "w") as f:
             json.dump(results, f, indent=2, default=str)
-        print(f"wrote {path}")
+        if not quiet:
+            print(f"wrote {path}")

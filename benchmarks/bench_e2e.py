@@ -53,6 +53,7 @@ import argparse
 import contextlib
 import functools
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -175,7 +176,9 @@ def ceiling(t_dense: float, t_outside: float, density: float) -> float:
 
 
 def bench_model(name: str, config: dict, latent_shape: tuple, args: argparse.Namespace, device: torch.device,
-                dtype: torch.dtype) -> dict:
+                dtype: torch.dtype, on_run: Callable[[list[dict]], None] | None = None) -> dict:
+    """Every run of one model (``on_run`` sees the rows measured so far after each), errors, speedups
+    against the ceiling and the computed schedule."""
     model = build_model(config, device, dtype)
     gen = torch.Generator(device).manual_seed(1)
     inputs = dict(hidden_states=torch.randn(latent_shape, generator=gen, device=device, dtype=dtype),
@@ -220,6 +223,8 @@ def bench_model(name: str, config: dict, latent_shape: tuple, args: argparse.Nam
             print(f"{run}: compile + first call {compile_ms / 1e3:.1f} s, forward {row['median_ms']:.1f} ms "
                   f"(median of {args.repeats})", flush=True)
             rows.append(row)
+            if on_run is not None:
+                on_run(rows)
     uncompile(model)
 
     reference = outputs["dense"].float()
@@ -302,9 +307,13 @@ def main(argv: list[str] | None = None) -> dict:
     models = {"tiny": TINY_MODEL} if args.tiny else {name: MODELS[name] for name in args.models}
     results: dict[str, Any] = dict(header=header, args=vars(args), models=[])
     for name, (config, latent_shape) in models.items():
-        result = bench_model(name, config, latent_shape, args, device, dtype)
+        def keep_partial(rows: list[dict], name: str = name) -> None:  # a time limit keeps what was measured
+            write_json(args.json, {**results, "models": [*results["models"], dict(model=name, partial_runs=rows)]},
+                       quiet=True)
+
+        result = bench_model(name, config, latent_shape, args, device, dtype, keep_partial)
         results["models"].append(result)
-        write_json(args.json, results)  # after each model, so a later failure keeps what was measured
+        write_json(args.json, results)
     for result in results["models"]:
         print(report(result))
     return results

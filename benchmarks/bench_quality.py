@@ -211,10 +211,12 @@ def main(argv: list[str] | None = None) -> dict:
     dense, dense_clips = run_setting(fixture, sampling, None, pairs, None, args, device)
     print(f"dense: {dense['clip_ms'] / 1e3:.3f} s per clip", flush=True)
     rows = []
+    results: dict[str, Any] = dict(header=header, args=vars(args), dense=dense, settings=rows)
     for mode, value, options in settings(args):
         result, _ = run_setting(fixture, sampling, options, pairs, dense_clips, args, device)
         row = dict(mode=mode, budget=options["budget"], top_p=options.get("top_p"), options=options) | result
         rows.append(row)
+        write_json(args.json, results, quiet=True)  # after each setting, so a time limit keeps what was measured
         print(f"{mode} {value:g}: density {row['density']:.1%}, PSNR {row['psnr']:.2f} dB, SSIM {row['ssim']:.4f}, "
               f"{row['clip_ms'] / 1e3:.3f} s per clip", flush=True)
 
@@ -226,7 +228,6 @@ def main(argv: list[str] | None = None) -> dict:
           f"{dense['clip_ms'] / r['clip_ms']:.2f}x"] for r in rows])
     print(f"\n{header}\nPSNR/SSIM of each sparse clip against the dense clip of the same (class, seed), means over "
           f"{len(pairs)} pairs; dense: {dense['clip_ms'] / 1e3:.3f} s per clip\n\n{table}\n")
-    results: dict[str, Any] = dict(header=header, args=vars(args), dense=dense, settings=rows)
     write_json(args.json, results)
     if args.plot:
         pareto_plot(rows, dense["clip_ms"], args.plot, header.split("; argv")[0])

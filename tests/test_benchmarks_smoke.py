@@ -39,6 +39,15 @@ def test_bench_e2e_tiny_runs(tmp_path, capsys):
     assert "| svg_ear@0.25 |" in capsys.readouterr().out
 
 
+def test_bench_e2e_keeps_the_runs_measured_before_a_failure(tmp_path):
+    out = tmp_path / "e2e.json"
+    with pytest.raises(Exception, match="budget"):  # an invalid budget fails when its run compiles
+        bench_e2e.main(["--tiny", "--regional", "--budgets", "0.25", "5.0", "--repeats", "1", "--json", str(out)])
+    partial = json.loads(out.read_text())["models"][0]
+    assert partial["model"] == "tiny"
+    assert [row["run"] for row in partial["partial_runs"]] == ["dense", "no_self_attn", "svg_ear@0.25"]
+
+
 @pytest.mark.slow
 def test_bench_quality_smoke_runs(tmp_path):
     pytest.importorskip("matplotlib")
