@@ -135,6 +135,7 @@ def main(argv: list[str] | None = None) -> None:
                 warm.append((time.perf_counter() - start) * 1e3)
                 per_stage.append(timer.milliseconds())
             error = float((out.float() - exact).norm() / exact.norm())
+            stats["density"] = float(stats["density"])
             stage_ms = {s: statistics.median(p.get(s, 0.0) for p in per_stage) for s in stages}
             warm_ms = statistics.median(warm)
             print(f"| {impl} | {mode} | {density:.0%} | {stats['density']:.1%} | {error:.4f} | {warm_ms:.2f} | "

@@ -101,7 +101,9 @@ def svg_ear_attention(
         out, stats = run_pipeline(q, k, v, config, state)
     else:
         out, stats = _joint_attention(q, k, v, valid, num_video, config, state)
-    return (out, stats) if return_stats else out
+    if not return_stats:
+        return out
+    return out, {**stats, "density": float(stats["density"])}
 
 
 def _padding_mask(mask: torch.Tensor | None, batch: int, seq_len: int, device: torch.device) -> torch.Tensor | None:

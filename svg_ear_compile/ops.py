@@ -77,13 +77,16 @@ def attention(
     if recording is not None:
         _synchronize(q.device)
         start = time.perf_counter()
-    out, stats = svg_ear_attention(
+    result = svg_ear_attention(
         q, k, v, cfg, state=state, layer=layer if layer >= 0 else None, timestep=timestep,
-        num_video=num_video if num_video >= 0 else None, key_padding_mask=key_padding_mask, return_stats=True,
+        num_video=num_video if num_video >= 0 else None, key_padding_mask=key_padding_mask,
+        return_stats=recording is not None,  # stats read the density back from the GPU: only when recording
     )
-    if recording is not None:
-        _synchronize(q.device)
-        recording.add(layer, q.shape[2], stats["density"], stats["dense"], (time.perf_counter() - start) * 1e3)
+    if recording is None:
+        return result.contiguous()
+    out, stats = result
+    _synchronize(q.device)
+    recording.add(layer, q.shape[2], stats["density"], stats["dense"], (time.perf_counter() - start) * 1e3)
     return out.contiguous()
 
 

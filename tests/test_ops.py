@@ -73,3 +73,27 @@ def test_layer_key_resolves_the_layer_at_run_time():
     assert [(r.layer, r.dense) for r in rec.records] == [(1, False), (0, True), (1, False), (2, False)]
     assert ops.layer_state(text, 1, blocks[1].weight).cold_starts == 1
     ops.reset_centroid_caches()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="host syncs exist only with a GPU")
+def test_op_call_outside_record_never_waits_on_the_host():
+    q, k, v = video_qkv(1, 2, 4, 16, 32, 64, dtype=torch.bfloat16, device="cuda")
+    config = SvgEarConfig(budget=0.2, num_q_clusters=16, num_k_clusters=64, min_seq_len=0).to_yaml(one_line=True)
+    for _ in range(2):  # cold then warm k-means: compile every kernel outside the check
+        torch.ops.svg_ear.attention(q, k, v, config, 7)
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        torch.ops.svg_ear.attention(q, k, v, config, 7)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+        ops.reset_centroid_caches()
+
+
+def test_density_is_a_float_when_asked_for_and_recorded_per_call():
+    q, k, v = video_qkv(1, 2, 4, 16, 32, 32)
+    cfg = SvgEarConfig(budget=0.3, num_q_clusters=8, num_k_clusters=32, min_seq_len=0)
+    _, stats = svg_ear_attention(q, k, v, cfg, return_stats=True)
+    assert isinstance(stats["density"], float) and 0.25 < stats["density"] < 0.5
+    with svg_ear_compile.record() as rec:
+        torch.ops.svg_ear.attention(q, k, v, cfg.to_yaml(one_line=True), -1)
+    assert len(rec.records) == 1 and rec.records[0].density == pytest.approx(stats["density"], abs=0.05)

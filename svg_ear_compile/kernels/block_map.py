@@ -21,9 +21,13 @@ class BlockMap:
 
     @classmethod
     def from_selection(
-        cls, selected: torch.Tensor, query_sizes: torch.Tensor, key_sizes: torch.Tensor
+        cls, selected: torch.Tensor, query_sizes: torch.Tensor, key_sizes: torch.Tensor, *, check_sizes: bool = True
     ) -> BlockMap:
-        """Check shapes and dtypes; empty key clusters are never selected."""
+        """Check shapes and dtypes; empty key clusters are never selected.
+
+        ``check_sizes`` also checks that no size is negative, which reads the sizes back from the device
+        (a host sync); the pipeline skips it, since its sizes are counts of labels.
+        """
         if selected.dtype != torch.bool or selected.dim() != 3:
             raise ValueError(f"BlockMap: selected must be a bool (G, QC, KC) tensor, got {selected.dtype} "
                              f"of shape {tuple(selected.shape)}")
@@ -31,7 +35,7 @@ class BlockMap:
         if tuple(query_sizes.shape) != (g, qc) or tuple(key_sizes.shape) != (g, kc):
             raise ValueError(f"BlockMap: sizes {tuple(query_sizes.shape)} / {tuple(key_sizes.shape)} do not "
                              f"match selected {tuple(selected.shape)}")
-        if bool((query_sizes < 0).any()) or bool((key_sizes < 0).any()):
+        if check_sizes and (bool((query_sizes < 0).any()) or bool((key_sizes < 0).any())):
             raise ValueError("BlockMap: cluster sizes must be >= 0")
         return cls(selected & (key_sizes > 0).unsqueeze(1), query_sizes, key_sizes)
 
