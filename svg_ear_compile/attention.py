@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from .config import SvgEarConfig
 from .pipeline import SharedKeys, run_pipeline
+from .runtime import timestep_value
 from .state import SvgEarState
 
 
@@ -165,7 +166,7 @@ def dense_reason(
         return f"layer {layer} < dense_layers={config.dense_layers}"
     cut = config.dense_above_timestep
     if cut is not None and timestep is not None:
-        value = float(timestep.max()) if isinstance(timestep, torch.Tensor) else float(timestep)
+        value = timestep_value(timestep)
         if value > cut:
             return f"warm-up: timestep {value:g} > dense_above_timestep={cut:g}"
     return None

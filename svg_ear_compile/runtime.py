@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextvars
 import inspect
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
@@ -30,6 +31,7 @@ import torch
 
 _layer_by_storage: dict[int, int] = {}
 _timestep: contextvars.ContextVar[torch.Tensor | None] = contextvars.ContextVar("svg_ear_timestep", default=None)
+_last_timestep_read: dict[str, Any] = {}  # "tensor": weak reference, "version": its _version, "value": the float
 
 
 def _storage_key(tensor: torch.Tensor) -> int:
@@ -59,6 +61,23 @@ def forget_layers() -> None:
 def current_timestep() -> torch.Tensor | None:
     """The timestep of the model forward in progress, when a hook from :func:`track_timestep` publishes it."""
     return _timestep.get()
+
+
+def timestep_value(timestep: torch.Tensor | float) -> float:
+    """``max(timestep)`` as a float, read from the device once per timestep tensor instead of once per layer.
+
+    Every attention call of one forward receives the same timestep tensor: the first read waits for the
+    device, the next ones reuse it. Reuse needs the very same tensor object (a live weak reference) at
+    the same in-place version, so a new or modified timestep is always read again.
+    """
+    if not isinstance(timestep, torch.Tensor):
+        return float(timestep)
+    cached = _last_timestep_read.get("tensor")
+    if cached is not None and cached() is timestep and _last_timestep_read["version"] == timestep._version:
+        return _last_timestep_read["value"]
+    value = float(timestep.max())
+    _last_timestep_read.update(tensor=weakref.ref(timestep), version=timestep._version, value=value)
+    return value
 
 
 def track_timestep(model: torch.nn.Module) -> torch.utils.hooks.RemovableHandle:

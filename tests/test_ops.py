@@ -78,12 +78,14 @@ def test_layer_key_resolves_the_layer_at_run_time():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="host syncs exist only with a GPU")
 def test_op_call_outside_record_never_waits_on_the_host():
     q, k, v = video_qkv(1, 2, 4, 16, 32, 64, dtype=torch.bfloat16, device="cuda")
-    config = SvgEarConfig(budget=0.2, num_q_clusters=16, num_k_clusters=64, min_seq_len=0).to_yaml(one_line=True)
-    for _ in range(2):  # cold then warm k-means: compile every kernel outside the check
-        torch.ops.svg_ear.attention(q, k, v, config, 7)
+    config = SvgEarConfig(budget=0.2, num_q_clusters=16, num_k_clusters=64, min_seq_len=0,
+                          dense_above_timestep=900.0).to_yaml(one_line=True)
+    timestep = torch.tensor([500.0], device="cuda")
+    for _ in range(2):  # cold then warm k-means: compile every kernel outside the check; the timestep is read once
+        torch.ops.svg_ear.attention(q, k, v, config, 7, timestep)
     torch.cuda.set_sync_debug_mode("error")
     try:
-        torch.ops.svg_ear.attention(q, k, v, config, 7)
+        torch.ops.svg_ear.attention(q, k, v, config, 7, timestep)  # the next layer of the same forward
     finally:
         torch.cuda.set_sync_debug_mode("default")
         ops.reset_centroid_caches()

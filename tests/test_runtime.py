@@ -74,3 +74,17 @@ def test_repeated_blocks_match_whole_model_compile_without_recompiles(family):
     for got, expected in zip(regional, whole, strict=True):
         assert float((got - expected).norm() / expected.norm()) < 1e-4
     ops.reset_centroid_caches()
+
+
+def test_timestep_value_is_the_max_and_follows_new_and_modified_tensors():
+    from svg_ear_compile.runtime import timestep_value
+
+    t = torch.tensor([950.0, 940.0])
+    assert timestep_value(t) == 950.0
+    assert timestep_value(t) == 950.0  # same tensor, same version: the cached read
+    t.fill_(300.0)  # in place: a new version, read again
+    assert timestep_value(t) == 300.0
+    del t
+    assert timestep_value(torch.tensor([500.0])) == 500.0  # a new tensor is never confused with a dead one
+    assert timestep_value(torch.tensor([501.0])) == 501.0
+    assert timestep_value(42) == 42.0
