@@ -68,10 +68,13 @@ def timestep_value(timestep: torch.Tensor | float) -> float:
 
     Every attention call of one forward receives the same timestep tensor: the first read waits for the
     device, the next ones reuse it. Reuse needs the very same tensor object (a live weak reference) at
-    the same in-place version, so a new or modified timestep is always read again.
+    the same in-place version, so a new or modified timestep is always read again. Inference-mode
+    tensors keep no version counter: they are read every time.
     """
     if not isinstance(timestep, torch.Tensor):
         return float(timestep)
+    if timestep.is_inference():
+        return float(timestep.max())
     cached = _last_timestep_read.get("tensor")
     if cached is not None and cached() is timestep and _last_timestep_read["version"] == timestep._version:
         return _last_timestep_read["value"]

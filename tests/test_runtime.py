@@ -88,3 +88,8 @@ def test_timestep_value_is_the_max_and_follows_new_and_modified_tensors():
     assert timestep_value(torch.tensor([500.0])) == 500.0  # a new tensor is never confused with a dead one
     assert timestep_value(torch.tensor([501.0])) == 501.0
     assert timestep_value(42) == 42.0
+    with torch.inference_mode():  # no version counter to trust: read every time
+        t = torch.tensor([800.0])
+        assert timestep_value(t) == 800.0
+        t.fill_(100.0)
+        assert timestep_value(t) == 100.0
