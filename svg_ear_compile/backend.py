@@ -40,14 +40,19 @@ def config_from_options(
     config. ``device_name`` and ``profile_dirs`` replace the CUDA device name and the search path.
     """
     options = dict(options or {})
+    check_option_names(options)
+    profile = options.pop("profile", None)
+    base = _profile_config(profile, graph, options.get("min_seq_len", 0), device_name, profile_dirs)
+    return base.replace(**options)
+
+
+def check_option_names(options: dict[str, Any]) -> None:
+    """Raise, listing the valid names, when ``options`` holds a name the backend does not take."""
     unknown = sorted(set(options) - set(BACKEND_OPTIONS))
     if unknown:
         raise ValueError(
             f"backend 'svg_ear' got unknown option(s) {unknown}; valid options are {list(BACKEND_OPTIONS)}"
         )
-    profile = options.pop("profile", None)
-    base = _profile_config(profile, graph, options.get("min_seq_len", 0), device_name, profile_dirs)
-    return base.replace(**options)
 
 
 def _profile_config(profile: Any, graph: torch.fx.GraphModule | None, min_seq_len: int, device_name: str | None,

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from .backend import AttentionReport, config_from_options, plan
+from .backend import AttentionReport, check_option_names, config_from_options, plan
 
 
 def format_reports(reports: list[AttentionReport]) -> str:
@@ -37,11 +37,11 @@ def explain(model: torch.nn.Module, *args: Any, model_kwargs: dict[str, Any] | N
     the backend's (``SvgEarConfig`` fields and ``profile``). A layer shown as ``run`` is resolved
     at run time (a graph without the model's timestep input, such as one repeated block).
     """
-    config = config_from_options(options)
+    check_option_names(options)  # before tracing: a typo fails here, not inside Dynamo
     reports: list[AttentionReport] = []
 
-    def backend(gm, example_inputs):
-        reports.extend(plan(gm, config)[1])
+    def backend(gm, example_inputs):  # the config as the backend resolves it, per graph (profile="auto" needs it)
+        reports.extend(plan(gm, config_from_options(options, gm))[1])
         return gm.forward
 
     torch.compile(model, backend=backend)(*args, **(model_kwargs or {}))

@@ -110,3 +110,19 @@ def test_auto_on_another_gpu_or_model_warns_once_and_runs_the_default(tuned, dev
     assert config == SvgEarConfig(min_seq_len=0)
     messages = [str(w.message) for w in caught if issubclass(w.category, ProfileWarning)]
     assert len(messages) == 1 and why in messages[0]
+
+
+def test_explain_resolves_an_auto_profile_per_graph_as_the_backend_does(tuned, monkeypatch, capsys):
+    from svg_ear_compile import explain
+
+    result, out = tuned
+    monkeypatch.setenv("SVG_EAR_PROFILES", str(out))  # the user's search path; the device name is "cpu" here
+    torch._dynamo.reset()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ProfileWarning)  # a fallback to the default config would fail here
+        reports = explain(tiny_wan(num_layers=2), model_kwargs=wan_inputs(), profile="auto")
+    exact_layers = {entry.layer for entry in result.profile.layers if entry.config == EXACT_LAYER}
+    rewritten = [r.layer for r in reports if r.kind == "rewritten"]
+    assert rewritten and set(rewritten).isdisjoint(exact_layers)
+    with pytest.raises(ValueError, match="budgett"):
+        explain(tiny_wan(num_layers=1), model_kwargs=wan_inputs(), budgett=0.2)
