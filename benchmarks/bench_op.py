@@ -24,6 +24,7 @@ from collections import defaultdict
 
 import torch
 import torch.nn.functional as F
+from _timing import synchronize
 
 from svg_ear_compile import SvgEarConfig, SvgEarState
 from svg_ear_compile.pipeline import run_pipeline
@@ -61,19 +62,14 @@ class StageTimer:
         return dict(totals)
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
 def time_dense(q, k, v, repeats: int) -> float:
     """Median milliseconds of SDPA (cuDNN where the build and inputs allow it, as a user gets it)."""
     times = []
     for i in range(repeats + 2):
-        _sync(q.device)
+        synchronize(q.device)
         start = time.perf_counter()
         F.scaled_dot_product_attention(q, k, v)
-        _sync(q.device)
+        synchronize(q.device)
         if i >= 2:
             times.append((time.perf_counter() - start) * 1e3)
     return statistics.median(times)
@@ -120,18 +116,18 @@ def main(argv: list[str] | None = None) -> None:
             cfg = SvgEarConfig(num_q_clusters=args.q_clusters, num_k_clusters=args.k_clusters, min_seq_len=0,
                                budget=density, impl=impl, **settings)
             state = SvgEarState()
-            _sync(device)
+            synchronize(device)
             start = time.perf_counter()
             run_pipeline(q, k, v, cfg, state, StageTimer(device))
-            _sync(device)
+            synchronize(device)
             cold_ms = (time.perf_counter() - start) * 1e3
             warm, per_stage = [], []
             for _ in range(args.repeats):
                 timer = StageTimer(device)
-                _sync(device)
+                synchronize(device)
                 start = time.perf_counter()
                 out, stats = run_pipeline(q, k, v, cfg, state, timer)
-                _sync(device)
+                synchronize(device)
                 warm.append((time.perf_counter() - start) * 1e3)
                 per_stage.append(timer.milliseconds())
             error = float((out.float() - exact).norm() / exact.norm())

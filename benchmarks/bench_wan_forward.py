@@ -20,6 +20,7 @@ import statistics
 import time
 
 import torch
+from _timing import synchronize
 
 import svg_ear_compile
 from svg_ear_compile.ops import reset_centroid_caches
@@ -31,18 +32,13 @@ TINY = dict(WAN_1_3B, num_attention_heads=2, attention_head_dim=16, text_dim=32,
             num_layers=2, in_channels=4, out_channels=4, rope_max_seq_len=32)
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
 def _milliseconds(fn, device: torch.device, repeats: int) -> list[float]:
     times = []
     for _ in range(repeats):
-        _sync(device)
+        synchronize(device)
         start = time.perf_counter()
         fn()
-        _sync(device)
+        synchronize(device)
         times.append((time.perf_counter() - start) * 1e3)
     return times
 
