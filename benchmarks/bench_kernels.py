@@ -199,8 +199,14 @@ def run_shape(name, heads, frames, height, width, density, args, device, dtype, 
     for label, comp, ref in (("Triton SVG-EAR (comp.)", True, ear_ref), ("Triton SVG2 (no comp.)", False, svg2_ref)):
         methods[label] = (lambda comp=comp: sparse_attention(*kernel_args, comp, **launch), sparse_flops,
                           lambda o, ref=ref: rel_error(permute(o[:check].float(), q_perm), ref))
+    for extra in args.tiles:
+        sweep = dict(zip(("block_m", "block_n", "num_warps", "num_stages"), extra, strict=True))
+        methods["Triton SVG-EAR {}x{} w{} s{}".format(*extra)] = (
+            lambda sweep=sweep: sparse_attention(*kernel_args, True, **sweep), sparse_flops,
+            lambda o: rel_error(permute(o[:check].float(), q_perm), ear_ref))
     methods["Triton host plan only"] = (
-        lambda: attention_plan(p["q_layout"], p["k_layout"], p["block_map"], tiles.block_m, args.k_clusters),
+        lambda: attention_plan(p["q_layout"], p["k_layout"], p["block_map"], tiles.block_m, tiles.block_n,
+                               args.k_clusters),
         0.0, None)
 
     dense_ms = None
@@ -225,6 +231,15 @@ def run_shape(name, heads, frames, height, width, density, args, device, dtype, 
     print(f"|  |  |  | (SVG-EAR error vs exact attention: {ear_quality:.4f}) |  |  |  |  |")
 
 
+def _tiles(text: str) -> tuple[int, int, int, int]:
+    try:
+        block_m, block_n, warps, stages = (int(x) for x in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected BLOCK_MxBLOCK_NxWARPSxSTAGES (e.g. 128x64x8x3), got {text!r}") \
+            from None
+    return block_m, block_n, warps, stages
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny shapes, float32, CPU interpreter when no GPU")
@@ -241,6 +256,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--block-n", type=int)
     parser.add_argument("--num-warps", type=int)
     parser.add_argument("--num-stages", type=int)
+    parser.add_argument("--tiles", type=_tiles, nargs="+", default=[], metavar="MxNxWARPSxSTAGES",
+                        help="also time the SVG-EAR kernel with these tiles, e.g. 128x64x8x3 64x128x4x2")
     parser.add_argument("--compile-flex", action="store_true", help="compile FlexAttention on a CPU too (slow)")
     parser.add_argument("--json", help="also write the results to this JSON file")
     args = parser.parse_args(argv)

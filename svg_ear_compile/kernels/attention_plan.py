@@ -22,14 +22,16 @@ from .permute_ref import ClusterLayout
 class AttentionPlan(NamedTuple):
     """Host-built work description: ``work`` ``(L, 4)`` int32 rows of (group, query cluster, row start,
     row end); per (group, query cluster) row of the block map, ``range_vstart``/``range_delta`` ``(G·QC, W)``
-    (where range r starts in the packed token list, and key index = packed index + delta) and
-    ``range_count``/``range_total`` ``(G·QC,)``."""
+    (where range r starts in the packed token list, and key index = packed index + delta),
+    ``range_count``/``range_total`` ``(G·QC,)`` and ``tile_range`` ``(G·QC, ⌈Nk/block_n⌉)``: the range
+    holding the first packed token of each ``block_n`` tile (so no tile depends on the previous one)."""
 
     work: torch.Tensor
     range_vstart: torch.Tensor
     range_delta: torch.Tensor
     range_count: torch.Tensor
     range_total: torch.Tensor
+    tile_range: torch.Tensor
 
 
 def _compact(keep: torch.Tensor, values: torch.Tensor, width: int) -> torch.Tensor:
@@ -60,14 +62,18 @@ def key_ranges(selected: torch.Tensor, key_offsets: torch.Tensor) -> tuple[torch
 
 
 def attention_plan(
-    query_layout: ClusterLayout, key_layout: ClusterLayout, block_map: BlockMap, block_m: int, extra_keys: int
+    query_layout: ClusterLayout, key_layout: ClusterLayout, block_map: BlockMap, block_m: int, block_n: int,
+    extra_keys: int,
 ) -> AttentionPlan:
     """Build the work list and packed key ranges with torch ops only (no host sync); ``extra_keys``
     (compensation + shared keys per row) only enters the cost used to order the work."""
     begin, length = key_ranges(block_map.selected, key_layout.offsets)
     groups, num_q, width = begin.shape
-    vstart = length.cumsum(-1) - length
+    vstart = (length.cumsum(-1) - length).reshape(groups * num_q, width).to(torch.int32).contiguous()
     range_total = length.sum(-1)
+    # Unused range slots start at the row's total, past every tile the kernel visits.
+    tile_starts = torch.arange(0, key_layout.perm.shape[-1], block_n, device=vstart.device, dtype=torch.int32)
+    tile_range = torch.searchsorted(vstart, tile_starts.expand(vstart.shape[0], -1).contiguous(), right=True) - 1
 
     offsets = query_layout.offsets
     num_rows = query_layout.perm.shape[1]
@@ -87,8 +93,9 @@ def attention_plan(
     work = torch.stack([group, cluster, row_start, row_end], dim=1)[order]
     return AttentionPlan(
         work=work.to(torch.int32).contiguous(),
-        range_vstart=vstart.reshape(groups * num_q, width).to(torch.int32).contiguous(),
-        range_delta=(begin - vstart).reshape(groups * num_q, width).to(torch.int32).contiguous(),
+        range_vstart=vstart,
+        range_delta=(begin.reshape(groups * num_q, width) - vstart).to(torch.int32).contiguous(),
         range_count=(length > 0).sum(-1).reshape(-1).to(torch.int32).contiguous(),
         range_total=range_total.reshape(-1).to(torch.int32).contiguous(),
+        tile_range=tile_range.to(torch.int32).contiguous(),
     )

@@ -22,9 +22,10 @@ Work decomposition (all built with torch ops on the device, no host sync):
   selected clusters (empty clusters never break a run) coalesce into one token range; ranges
   holding no token are dropped. Per row: up to ``⌈KC/2⌉`` ranges, their count and token total.
 * **Packed key tiles.** The kernel walks the concatenation of a row's ranges in ``block_n`` tiles,
-  so a tile is full even where clusters are small (~32–75 tokens at KC=1000): each tile position
-  finds its range among the next ``block_n`` ones (enough: ranges are non-empty, so a tile meets at
-  most ``block_n`` of them) and loads its key row by gather.
+  so a tile is full even where clusters are small (~32–75 tokens at KC=1000). The plan gives each
+  tile the range of its first token; a tile meets at most ``block_n`` ranges from there (ranges are
+  non-empty), so each position counts the range starts it has passed in that window and gathers its
+  key row. No tile's addresses depend on the previous tile, so the loads can be issued ahead.
 * **Compensation** tiles over all KC centroids with selected and empty clusters masked to −inf;
   **shared keys** tile over ``T`` with padded ones masked out of numerator and denominator.
 """
@@ -58,10 +59,10 @@ def _online_softmax_step(logits, values, m_i, l_i, acc, DOT_PRECISION: tl.conste
 @triton.jit
 def _sparse_attention_kernel(
     q_ptr, k_ptr, v_ptr, out_ptr, perm_ptr, work_ptr,
-    vstart_ptr, delta_ptr, count_ptr, total_ptr,
+    vstart_ptr, delta_ptr, count_ptr, total_ptr, tile_range_ptr,
     selected_ptr, log2_sizes_ptr, centroids_ptr, value_means_ptr,
     shared_k_ptr, shared_v_ptr, shared_valid_ptr,
-    num_rows, num_keys, head_dim, value_dim, num_q_clusters, num_k_clusters, range_width, num_shared,
+    num_rows, num_keys, head_dim, value_dim, num_q_clusters, num_k_clusters, range_width, tiles_per_row, num_shared,
     qk_scale,
     COMPENSATION: tl.constexpr, HAS_SHARED: tl.constexpr, HAS_VALID: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
@@ -87,21 +88,24 @@ def _sparse_attention_kernel(
     l_i = tl.zeros([BLOCK_M], tl.float32)
     acc = tl.zeros([BLOCK_M, BLOCK_DV], tl.float32)
 
-    # Selected key tokens: the row's ranges concatenated, walked in full BLOCK_N tiles.
+    # Selected key tokens: the row's ranges concatenated, walked in full BLOCK_N tiles. Each tile reads
+    # its first range from the plan, so no tile's addresses wait on the previous tile (loads pipeline).
     k_base = k_ptr + group * num_keys * head_dim
     v_base = v_ptr + group * num_keys * value_dim
     ranges = block_row * range_width
     range_count = tl.load(count_ptr + block_row)
     total = tl.load(total_ptr + block_row)
-    current = range_count * 0  # range index of the previous tile's last token
+    tile_ranges = tile_range_ptr + block_row * tiles_per_row
     for tile_start in range(0, total, BLOCK_N):
         offs_n = tile_start + tl.arange(0, BLOCK_N)
         n_mask = offs_n < total
-        # A tile spans at most BLOCK_N non-empty ranges after `current`: count the starts passed.
-        window = current + 1 + tl.arange(0, BLOCK_N)
-        starts = tl.load(vstart_ptr + ranges + window, mask=window < range_count, other=2147483647)
-        range_index = current + tl.sum((starts[None, :] <= offs_n[:, None]).to(tl.int32), 1)
-        tokens = offs_n + tl.load(delta_ptr + ranges + range_index, mask=n_mask, other=0)
+        # A tile meets at most BLOCK_N non-empty ranges from its first one on: count the starts passed.
+        window = tl.load(tile_ranges + tile_start // BLOCK_N) + tl.arange(0, BLOCK_N)
+        in_row = window < range_count
+        starts = tl.load(vstart_ptr + ranges + window, mask=in_row, other=2147483647)
+        deltas = tl.load(delta_ptr + ranges + window, mask=in_row, other=0)
+        local = tl.sum((starts[None, :] <= offs_n[:, None]).to(tl.int32), 1) - 1
+        tokens = offs_n + tl.gather(deltas, local, 0)
         keys = tl.load(k_base + tokens[:, None] * head_dim + offs_d[None, :],
                        mask=n_mask[:, None] & d_mask[None, :], other=0.0)
         logits = tl.dot(q, tl.trans(keys), input_precision=DOT_PRECISION) * qk_scale
@@ -109,7 +113,6 @@ def _sparse_attention_kernel(
         values = tl.load(v_base + tokens[:, None] * value_dim + offs_dv[None, :],
                          mask=n_mask[:, None] & dv_mask[None, :], other=0.0)
         m_i, l_i, acc = _online_softmax_step(logits, values, m_i, l_i, acc, DOT_PRECISION)
-        current = tl.max(tl.where(n_mask, range_index, current), 0)
 
     if COMPENSATION:  # skipped non-empty clusters: logit s·q·k̄_j + log|K_j|, value v̄_j
         for cluster_start in range(0, num_k_clusters, BLOCK_N):
@@ -283,19 +286,20 @@ def sparse_attention(
     has_shared = num_shared > 0
     selected = block_map.selected & (block_map.key_sizes > 0).unsqueeze(1)
     plan = attention_plan(query_layout, key_layout, BlockMap(selected, block_map.query_sizes, block_map.key_sizes),
-                          block_m, (num_k if compensation else 0) + num_shared)
+                          block_m, block_n, (num_k if compensation else 0) + num_shared)
     dummy = out  # stands in for pointers the constexpr flags never read
     _sparse_attention_kernel[(plan.work.shape[0],)](
         queries_sorted.contiguous(), keys_sorted.contiguous(), values_sorted.contiguous(), out,
         query_layout.perm.contiguous(), plan.work,
-        plan.range_vstart, plan.range_delta, plan.range_count, plan.range_total,
+        plan.range_vstart, plan.range_delta, plan.range_count, plan.range_total, plan.tile_range,
         selected.contiguous().view(torch.uint8),
         block_map.key_sizes.to(torch.float32).log2().contiguous(),
         key_centroids.to(queries_sorted.dtype).contiguous(), value_means.to(values_sorted.dtype).contiguous(),
         shared_keys.contiguous() if has_shared else dummy,
         shared_values.contiguous() if has_shared else dummy,
         shared_valid.contiguous().view(torch.uint8) if has_shared and shared_valid is not None else dummy,
-        num_rows, num_keys, head_dim, value_dim, num_q, num_k, plan.range_vstart.shape[1], num_shared,
+        num_rows, num_keys, head_dim, value_dim, num_q, num_k, plan.range_vstart.shape[1],
+        plan.tile_range.shape[1], num_shared,
         float(scale) * _LOG2_E,
         COMPENSATION=bool(compensation), HAS_SHARED=has_shared, HAS_VALID=shared_valid is not None,
         BLOCK_M=block_m, BLOCK_N=block_n,

@@ -26,8 +26,9 @@ def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]
 
 
 def write_pareto_png(path: pathlib.Path, layers: list[Any], rounds: list[dict[str, float]], dense_ms: float,
-                     target_psnr_db: float) -> pathlib.Path:
-    """One panel per layer plus one for the model; written atomically to ``path``."""
+                     target_psnr_db: float, uniform: list[dict[str, float]] = ()) -> pathlib.Path:
+    """One panel per layer plus one for the model (with the uniform-config runs, if any); written
+    atomically to ``path``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -57,6 +58,9 @@ def write_pareto_png(path: pathlib.Path, layers: list[Any], rounds: list[dict[st
     if rounds:
         model_axis.plot([r["sparse_ms"] for r in rounds], [r["psnr_db"] for r in rounds], "o-", c="tab:blue",
                         label="tuned (per round)")
+    if uniform:
+        model_axis.plot([u["sparse_ms"] for u in uniform], [u["psnr_db"] for u in uniform], "s--", c="tab:purple",
+                        ms=4, label="uniform budget")
     model_axis.axvline(dense_ms, c="tab:gray", ls=":", label="dense run")
     model_axis.axhline(target_psnr_db, c="tab:red", ls="--", lw=0.8, label="target")
     model_axis.set_title("whole model", fontsize=9)

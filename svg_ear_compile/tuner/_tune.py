@@ -27,6 +27,7 @@ from . import _end_to_end
 from ._calibration import capture
 from ._model import TunerError, load_model
 from ._search import LayerChoice, Task, choose, completed, open_storage, study_name
+from ._search_space import SearchSpace
 from ._workers import run_job, run_workers, write_job
 
 
@@ -56,6 +57,7 @@ class TuneSettings:
     repeats: int | None = None
     seed: int = 0
     plot: bool = True
+    uniform_budgets: list[float] = field(default_factory=list)
     command: str = ""
 
     def as_command(self) -> str:
@@ -69,6 +71,8 @@ class TuneSettings:
                  "--rounds": self.rounds, "--min-seq-len": self.min_seq_len, "--device": self.device,
                  "--dtype": self.dtype, "--repeats": self.repeats, "--seed": self.seed}
         words = ["svg-ear-tune"] + [w for k, v in flags.items() if v is not None for w in (k, str(v))]
+        if self.uniform_budgets:
+            words += ["--uniform-budgets", *map(str, self.uniform_budgets)]
         return shlex.join(words + ([] if self.plot else ["--no-plot"]))
 
 
@@ -197,6 +201,7 @@ def tune(settings: TuneSettings, progress: Progress | None = None) -> TuneResult
         tasks = [Task(c.layer, round_ + 1, targets[c.layer] + deficit + 1.0) for c in worst]
 
     final = rounds[-1]
+    uniform = _uniform_baselines(settings, tune_model, base, calibration, conditions, progress)
     profile = Profile(
         device=device_name, model=signature, base_config={"min_seq_len": settings.min_seq_len},
         layers=[LayerResult(layer=c.layer, config=c.config, latency_ms=c.latency_ms, psnr_db=c.psnr_db,
@@ -205,7 +210,8 @@ def tune(settings: TuneSettings, progress: Progress | None = None) -> TuneResult
         end_to_end={"psnr_db": final["psnr_db"], "target_psnr_db": settings.psnr_target,
                     "met_target": final["psnr_db"] >= settings.psnr_target, "speedup": result.speedup,
                     "dense_ms": final["dense_ms"], "sparse_ms": final["sparse_ms"], "rounds": len(rounds),
-                    "steps": settings.steps, "seeds": list(settings.seeds), "study": prefix, "storage": storage_spec},
+                    "steps": settings.steps, "seeds": list(settings.seeds), "study": prefix, "storage": storage_spec,
+                    **_versus_uniform(uniform, final, settings.psnr_target)},
         versions=_versions(), created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         command=settings.command or settings.as_command(),
     )
@@ -217,11 +223,47 @@ def tune(settings: TuneSettings, progress: Progress | None = None) -> TuneResult
             from ._plot import write_pareto_png
 
             plot_path = write_pareto_png(out / f"{stem}.pareto.png", choices, rounds, final["dense_ms"],
-                                         settings.psnr_target)
+                                         settings.psnr_target, uniform)
         profile_path = write_profile(profile, out / f"{stem}.yaml")
     except ProfileError as error:
         raise TunerError(str(error)) from None
     return TuneResult(profile, profile_path, plot_path, choices)
+
+
+def _uniform_baselines(settings: TuneSettings, tune_model: Any, base: SvgEarConfig, calibration: Any,
+                       conditions: list[dict[str, Any]] | None, progress: Progress) -> list[dict[str, float]]:
+    """The hand-set alternative: one config for every layer, checked end to end exactly as the tuned one.
+
+    It is ``base`` at each of ``settings.uniform_budgets``, with the cluster counts in the middle of the
+    per-layer search range for the model's sequence length (what one would pick by hand for that length).
+    """
+    if not settings.uniform_budgets:
+        return []
+    space = SearchSpace.for_layer(calibration.signature.seq_len, triton=False)
+    base = base.replace(num_q_clusters=space.query_clusters[len(space.query_clusters) // 2],
+                        num_k_clusters=space.key_clusters[len(space.key_clusters) // 2])
+    progress.phase("uniform baselines (end-to-end)", len(settings.uniform_budgets))
+    results = []
+    for done, budget in enumerate(settings.uniform_budgets, 1):
+        check = _end_to_end.check(tune_model, base.replace(budget=budget), calibration, steps=settings.steps,
+                                  conditions=conditions)
+        results.append({"budget": budget, "psnr_db": check.psnr_db, "sparse_ms": check.sparse_ms,
+                        "dense_ms": check.dense_ms})
+        progress.update(done, f"budget {budget:g}: PSNR {check.psnr_db:.2f} dB, {check.sparse_ms:.1f} ms")
+    return results
+
+
+def _versus_uniform(uniform: list[dict[str, float]], final: dict[str, float], target: float) -> dict[str, Any]:
+    """Profile fields comparing the tuned run with the fastest uniform config that meets ``target``.
+
+    ``time_vs_best_uniform`` = best uniform run time / tuned run time (above 1: the tuned profile is faster).
+    """
+    if not uniform:
+        return {}
+    meeting = [u for u in uniform if u["psnr_db"] >= target]
+    best = min(meeting, key=lambda u: u["sparse_ms"]) if meeting else None
+    return {"uniform": uniform, "best_uniform": best,
+            "time_vs_best_uniform": best["sparse_ms"] / final["sparse_ms"] if best else None}
 
 
 def _study_target(storage: Any, prefix: str, task: Task) -> float:

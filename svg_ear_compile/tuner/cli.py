@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dtype", choices=("bf16", "fp16", "fp32"), help="default bf16 on CUDA, fp32 on CPU")
     parser.add_argument("--repeats", type=int, help="timed warm calls per trial (default 5 on CUDA, 1 on CPU)")
     parser.add_argument("--seed", type=int, default=0, help="sampler seed")
+    parser.add_argument("--uniform-budgets", type=float, nargs="+", default=[], metavar="BUDGET",
+                        help="also run one config for all layers at these budgets, end to end, for comparison")
     parser.add_argument("--no-plot", action="store_true", help="skip the Pareto plot")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -95,6 +97,14 @@ def _summary(result) -> str:
     lines.append(f"end to end: PSNR {e2e['psnr_db']:.2f} dB (target {e2e['target_psnr_db']:g}, "
                  f"{'met' if e2e['met_target'] else 'MISSED'}) after {e2e['rounds']} round(s); "
                  f"{e2e['sparse_ms']:.1f} ms vs dense {e2e['dense_ms']:.1f} ms (speedup {e2e['speedup']:.2f}x)")
+    for entry in e2e.get("uniform", []):
+        lines.append(f"uniform budget {entry['budget']:g}: PSNR {entry['psnr_db']:.2f} dB, {entry['sparse_ms']:.1f} ms")
+    if e2e.get("uniform"):
+        best = e2e["best_uniform"]
+        lines.append("no uniform budget met the target" if best is None else
+                     f"tuned vs fastest uniform meeting the target (budget {best['budget']:g}): "
+                     f"{e2e['time_vs_best_uniform']:.2f}x the speed, PSNR {e2e['psnr_db']:.2f} vs "
+                     f"{best['psnr_db']:.2f} dB")
     lines.append(f"profile: {result.profile_path}")
     if result.plot_path is not None:
         lines.append(f"pareto:  {result.plot_path}")
@@ -120,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             max_heads=args.max_heads, layer_margin=args.layer_margin, n_trials=args.trials or None,
             timeout=args.timeout, storage=args.storage, study_name=args.study_name, workers=args.workers,
             rounds=args.rounds, min_seq_len=args.min_seq_len, device=args.device, dtype=args.dtype,
-            repeats=args.repeats, seed=args.seed, plot=not args.no_plot,
+            repeats=args.repeats, seed=args.seed, plot=not args.no_plot, uniform_budgets=args.uniform_budgets,
             command=shlex.join(["svg-ear-tune", *(sys.argv[1:] if argv is None else argv)]),
         )
         bar = _Bar(not args.quiet)

@@ -27,7 +27,7 @@ def tuned(tmp_path_factory):
     out = tmp_path_factory.mktemp("tuned")
     settings = TuneSettings(model="tests.tuner._toy:tiny_wan_2_layers", out=str(out), psnr_target=TARGET,
                             layer_margin=3.0, steps=3, seeds=[0, 1], n_trials=4, min_seq_len=0, workers=1,
-                            rounds=1, storage=str(out / "tune.journal"))
+                            rounds=1, storage=str(out / "tune.journal"), uniform_budgets=[0.05, 1.0])
     return tune(settings), out
 
 
@@ -71,6 +71,16 @@ def test_profile_round_trips_and_records_what_was_achieved(tuned):
     assert result.plot_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert result.plot_path.parent == result.profile_path.parent
     assert not list(out.glob("*.tmp")) and not list(out.glob(".*.tmp"))
+
+
+def test_uniform_baselines_run_end_to_end_at_their_budgets(tuned):
+    e2e = tuned[0].profile.end_to_end
+    sparse, full = e2e["uniform"]
+    assert (sparse["budget"], full["budget"]) == (0.05, 1.0)
+    assert full["psnr_db"] > 60.0 > sparse["psnr_db"]  # every block computed exactly reproduces the dense run
+    meeting = [u for u in e2e["uniform"] if u["psnr_db"] >= TARGET]
+    assert e2e["best_uniform"] == min(meeting, key=lambda u: u["sparse_ms"])
+    assert e2e["time_vs_best_uniform"] == pytest.approx(e2e["best_uniform"]["sparse_ms"] / e2e["sparse_ms"])
 
 
 def test_auto_profile_changes_the_per_layer_configs_the_backend_uses(tuned):

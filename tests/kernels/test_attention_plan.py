@@ -1,0 +1,36 @@
+# The plan's per-tile first range equals a direct walk over each row's packed key tokens.
+import pytest
+import torch
+
+from svg_ear_compile.kernels.attention_plan import attention_plan
+from svg_ear_compile.kernels.block_map import BlockMap
+from svg_ear_compile.kernels.permute_ref import cluster_layout
+
+
+@pytest.mark.parametrize("block_n", [16, 32])
+def test_tile_range_is_the_range_of_each_tiles_first_token(block_n):
+    gen = torch.Generator().manual_seed(3)
+    groups, n, qc, kc = 2, 157, 5, 23
+    k_labels = torch.randint(0, kc, (groups, n), generator=gen)
+    k_labels[:, :kc] = torch.arange(kc)  # every cluster non-empty, many of size ~1-10
+    k_labels[k_labels == 7] = 8  # one empty cluster: it never breaks a run
+    q_layout = cluster_layout(torch.randint(0, qc, (groups, n), generator=gen), qc)
+    k_layout = cluster_layout(k_labels, kc)
+    selected = torch.rand(groups, qc, kc, generator=gen) < 0.5
+    selected[0, 1] = False
+    plan = attention_plan(q_layout, k_layout, BlockMap.from_selection(selected, q_layout.sizes, k_layout.sizes),
+                          32, block_n, 0)
+    assert plan.tile_range.shape == (groups * qc, -(-n // block_n))
+    offsets = k_layout.offsets.tolist()
+    for row in range(groups * qc):
+        g, c = divmod(row, qc)
+        # Direct oracle: the selected tokens in key order, split into runs of consecutive token indices.
+        tokens = [t for j in range(kc) if selected[g, c, j] for t in range(offsets[g][j], offsets[g][j + 1])]
+        run_of = [0] * len(tokens)
+        for i in range(1, len(tokens)):
+            run_of[i] = run_of[i - 1] + (tokens[i] != tokens[i - 1] + 1)
+        assert int(plan.range_total[row]) == len(tokens)
+        for tile, start in enumerate(range(0, len(tokens), block_n)):
+            assert int(plan.tile_range[row, tile]) == run_of[start], (row, tile)
+            delta = int(plan.range_delta[row, run_of[start]])
+            assert start + delta == tokens[start]
