@@ -150,9 +150,12 @@ class LayerChoice:
     trial_points: list[tuple[float, float]]  # (latency_ms, psnr_db) of every complete trial, for the plot
 
 
-def choose(storage: Any, prefix: str, layer: int, rounds: int, target: float) -> LayerChoice:
-    """The fastest complete trial of ``layer`` (any round up to ``rounds``) whose PSNR meets ``target``;
-    none does: exact attention for that layer."""
+def choose(storage: Any, prefix: str, layer: int, rounds: int, target: float, *,
+           keep_sparse: bool = False) -> LayerChoice:
+    """The fastest complete trial of ``layer`` (any round up to ``rounds``) whose PSNR meets ``target``.
+
+    Exact attention for that layer when none does, or (unless ``keep_sparse``) when the fastest one is
+    no faster than exact attention measured on the same samples."""
     import optuna
 
     trials, dense = [], None
@@ -166,8 +169,8 @@ def choose(storage: Any, prefix: str, layer: int, rounds: int, target: float) ->
         dense = study.user_attrs.get("dense_latency_ms", dense)
     points = [(t.value, t.user_attrs.get("psnr_db", -math.inf)) for t in trials]
     feasible = [t for t in trials if t.user_attrs.get("psnr_db", -math.inf) >= target]
-    if not feasible:
+    best = min(feasible, key=lambda t: t.value) if feasible else None
+    if best is None or (not keep_sparse and dense is not None and best.value >= dense):
         return LayerChoice(layer, dict(EXACT_LAYER), dense or math.nan, MAX_PSNR, target, dense, len(trials), points)
-    best = min(feasible, key=lambda t: t.value)
     return LayerChoice(layer, dict(best.params), best.value, best.user_attrs["psnr_db"], target, dense, len(trials),
                        points)

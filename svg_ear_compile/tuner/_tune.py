@@ -1,15 +1,17 @@
 """The whole tuning run: calibration → per-layer search → end-to-end check (a few rounds) → profile + plot.
 
 Per-layer targets start at ``psnr_target + layer_margin``. When the model's final-latent PSNR misses
-``psnr_target`` by ``d`` dB, the third of the layers with the lowest PSNR get their target raised by
-``d + 1`` dB and are searched again (a new study per round; earlier trials still count), at most
-``rounds`` times. The profile records what was achieved, met or not.
+``psnr_target`` by ``d`` dB, every sparse layer is searched again (a new study per round; earlier
+trials still count, at most ``rounds`` times) with the target ``max(target, achieved) + d + 1`` dB:
+to first order the final error is a sum of the layers' errors, so cutting each layer's squared error
+by ``d`` dB cuts the final one by as much. A layer whose fastest feasible config is no faster than
+exact attention runs exact attention (unless ``keep_sparse``). The profile records what was achieved,
+met or not.
 """
 
 from __future__ import annotations
 
 import datetime
-import math
 import pathlib
 import re
 import shlex
@@ -26,7 +28,7 @@ from ..profiles import LayerResult, Profile, ProfileError, write_profile
 from . import _end_to_end
 from ._calibration import capture
 from ._model import TunerError, load_model
-from ._search import LayerChoice, Task, choose, completed, open_storage, study_name
+from ._search import EXACT_LAYER, LayerChoice, Task, choose, completed, open_storage, study_name
 from ._search_space import SearchSpace
 from ._workers import run_job, run_workers, write_job
 
@@ -58,6 +60,7 @@ class TuneSettings:
     seed: int = 0
     plot: bool = True
     uniform_budgets: list[float] = field(default_factory=list)
+    keep_sparse: bool = False
     command: str = ""
 
     def as_command(self) -> str:
@@ -73,6 +76,7 @@ class TuneSettings:
         words = ["svg-ear-tune"] + [w for k, v in flags.items() if v is not None for w in (k, str(v))]
         if self.uniform_budgets:
             words += ["--uniform-budgets", *map(str, self.uniform_budgets)]
+        words += ["--keep-sparse"] if self.keep_sparse else []
         return shlex.join(words + ([] if self.plot else ["--no-plot"]))
 
 
@@ -187,7 +191,8 @@ def tune(settings: TuneSettings, progress: Progress | None = None) -> TuneResult
     for round_ in range(settings.rounds + 1):
         _search(tasks, {**job, "deadline": deadline}, storage, workers, out, progress, round_)
         targets.update({task.layer: _study_target(storage, prefix, task) for task in tasks})
-        choices = [choose(storage, prefix, layer, round_, targets[layer]) for layer in calibration.layers]
+        choices = [choose(storage, prefix, layer, round_, targets[layer], keep_sparse=settings.keep_sparse)
+                   for layer in calibration.layers]
         config = base.replace(layer_overrides={c.layer: c.config for c in choices})
         progress.phase(f"round {round_}: end-to-end check", 1)
         result = _end_to_end.check(tune_model, config, calibration, steps=settings.steps, conditions=conditions)
@@ -197,8 +202,10 @@ def tune(settings: TuneSettings, progress: Progress | None = None) -> TuneResult
         if result.psnr_db >= settings.psnr_target or round_ == settings.rounds:
             break
         deficit = settings.psnr_target - result.psnr_db
-        worst = sorted(choices, key=lambda c: c.psnr_db)[: max(1, math.ceil(len(choices) / 3))]
-        tasks = [Task(c.layer, round_ + 1, targets[c.layer] + deficit + 1.0) for c in worst]
+        tasks = [Task(c.layer, round_ + 1, max(targets[c.layer], c.psnr_db) + deficit + 1.0)
+                 for c in choices if c.config != EXACT_LAYER]
+        if not tasks:
+            break
 
     final = rounds[-1]
     uniform = _uniform_baselines(settings, tune_model, base, calibration, conditions, progress)

@@ -5,7 +5,7 @@ from svg_ear_compile.kernels.tiles import TileConfig, gpu_family, tile_config
 
 
 def test_buckets_and_fallbacks():
-    assert tile_config(128, 75_600, family="H100") == TileConfig(128, 64, 8, 3)
+    assert tile_config(128, 75_600, family="H100") == TileConfig(128, 128, 8, 2)
     assert tile_config(96, 75_600, family="H100") == tile_config(128, 75_600, family="H100")
     assert tile_config(40, 1024, family="H200") == tile_config(64, 1024, family="H200")
     assert tile_config(128, 32_760, family="B200") == tile_config(128, 32_760, family="default")
@@ -13,8 +13,8 @@ def test_buckets_and_fallbacks():
 
 
 def test_explicit_values_override_the_table():
-    config = tile_config(128, 75_600, family="H100", block_m=64, num_stages=2)
-    assert config == TileConfig(64, 64, 8, 2)
+    config = tile_config(128, 75_600, family="H100", block_m=64, num_stages=3)
+    assert config == TileConfig(64, 128, 8, 3)
 
 
 def test_cpu_is_the_interpreter_and_bad_sizes_raise():

@@ -14,7 +14,7 @@ from svg_ear_compile.passes import rewrite_attention  # noqa: E402
 from svg_ear_compile.profiles import Profile, ProfileWarning, graph_signature, read_profile  # noqa: E402
 from svg_ear_compile.tuner._calibration import CalibrationSet  # noqa: E402
 from svg_ear_compile.tuner._objective import LayerEvaluator  # noqa: E402
-from svg_ear_compile.tuner._search import EXACT_LAYER  # noqa: E402
+from svg_ear_compile.tuner._search import EXACT_LAYER, choose, open_storage  # noqa: E402
 from svg_ear_compile.tuner._tune import TuneSettings, tune  # noqa: E402
 
 from .._models import tiny_wan, wan_inputs  # noqa: E402
@@ -27,7 +27,8 @@ def tuned(tmp_path_factory):
     out = tmp_path_factory.mktemp("tuned")
     settings = TuneSettings(model="tests.tuner._toy:tiny_wan_2_layers", out=str(out), psnr_target=TARGET,
                             layer_margin=3.0, steps=3, seeds=[0, 1], n_trials=4, min_seq_len=0, workers=1,
-                            rounds=1, storage=str(out / "tune.journal"), uniform_budgets=[0.05, 1.0])
+                            rounds=1, storage=str(out / "tune.journal"), uniform_budgets=[0.05, 1.0],
+                            keep_sparse=True)
     return tune(settings), out
 
 
@@ -71,6 +72,21 @@ def test_profile_round_trips_and_records_what_was_achieved(tuned):
     assert result.plot_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert result.plot_path.parent == result.profile_path.parent
     assert not list(out.glob("*.tmp")) and not list(out.glob(".*.tmp"))
+
+
+def test_a_layer_no_faster_than_exact_attention_runs_exact_unless_kept_sparse(tuned):
+    e2e = tuned[0].profile.end_to_end
+    storage = open_storage(e2e["storage"])
+    slower = 0
+    for entry in tuned[0].profile.layers:
+        kept = choose(storage, e2e["study"], entry.layer, 0, entry.target_psnr_db, keep_sparse=True)
+        auto = choose(storage, e2e["study"], entry.layer, 0, entry.target_psnr_db)
+        if kept.config != EXACT_LAYER and kept.latency_ms >= kept.dense_latency_ms:
+            slower += 1
+            assert auto.config == EXACT_LAYER and auto.latency_ms == kept.dense_latency_ms
+        else:
+            assert auto == kept
+    assert slower > 0  # on a CPU the reference op is far slower than SDPA at this size: the exact branch ran
 
 
 def test_uniform_baselines_run_end_to_end_at_their_budgets(tuned):
