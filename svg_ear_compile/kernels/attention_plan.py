@@ -23,8 +23,10 @@ class AttentionPlan(NamedTuple):
     """Host-built work description: ``work`` ``(L, 4)`` int32 rows of (group, query cluster, row start,
     row end); per (group, query cluster) row of the block map, ``range_vstart``/``range_delta`` ``(G·QC, W)``
     (where range r starts in the packed token list, and key index = packed index + delta),
-    ``range_count``/``range_total`` ``(G·QC,)`` and ``tile_range`` ``(G·QC, ⌈Nk/block_n⌉)``: the range
-    holding the first packed token of each ``block_n`` tile (so no tile depends on the previous one)."""
+    ``range_count``/``range_total`` ``(G·QC,)``, ``tile_range`` ``(G·QC, ⌈Nk/block_n⌉)``: the range
+    holding the first packed token of each ``block_n`` tile (so no tile depends on the previous one),
+    and ``range_starts`` ``(G·QC, ⌈Nk/block_n⌉, ⌈block_n/32⌉)`` int32: bit ``p % 32`` of word ``p // 32``
+    of tile t is set when a range starts at packed position ``t·block_n + p``."""
 
     work: torch.Tensor
     range_vstart: torch.Tensor
@@ -32,6 +34,7 @@ class AttentionPlan(NamedTuple):
     range_count: torch.Tensor
     range_total: torch.Tensor
     tile_range: torch.Tensor
+    range_starts: torch.Tensor
 
 
 def _compact(keep: torch.Tensor, values: torch.Tensor, width: int) -> torch.Tensor:
@@ -74,6 +77,7 @@ def attention_plan(
     # Unused range slots start at the row's total, past every tile the kernel visits.
     tile_starts = torch.arange(0, key_layout.perm.shape[-1], block_n, device=vstart.device, dtype=torch.int32)
     tile_range = torch.searchsorted(vstart, tile_starts.expand(vstart.shape[0], -1).contiguous(), right=True) - 1
+    range_count = (length > 0).sum(-1).reshape(-1)
 
     offsets = query_layout.offsets
     num_rows = query_layout.perm.shape[1]
@@ -95,7 +99,26 @@ def attention_plan(
         work=work.to(torch.int32).contiguous(),
         range_vstart=vstart,
         range_delta=(begin.reshape(groups * num_q, width) - vstart).to(torch.int32).contiguous(),
-        range_count=(length > 0).sum(-1).reshape(-1).to(torch.int32).contiguous(),
+        range_count=range_count.to(torch.int32).contiguous(),
         range_total=range_total.reshape(-1).to(torch.int32).contiguous(),
         tile_range=tile_range.to(torch.int32).contiguous(),
+        range_starts=_range_start_bits(vstart, range_count, tile_starts.shape[0], block_n),
     )
+
+
+def _range_start_bits(vstart: torch.Tensor, range_count: torch.Tensor, num_tiles: int, block_n: int) -> torch.Tensor:
+    """Per tile, a bitmask of the packed positions where a range starts (see :class:`AttentionPlan`).
+
+    Starts are distinct, so adding their bits (scatter-add) sets them; bit 31 wraps to the sign bit,
+    which the kernel's shift-and-mask reads back the same."""
+    rows, width = vstart.shape
+    words = triton.cdiv(block_n, 32)
+    position = vstart.long()
+    slot = ((torch.arange(rows, device=vstart.device)[:, None] * num_tiles + position // block_n) * words
+            + position % block_n // 32)
+    unused = rows * num_tiles * words  # one spare word takes the unused range slots
+    slot = torch.where(torch.arange(width, device=vstart.device) < range_count[:, None], slot, unused)
+    bits = torch.bitwise_left_shift(torch.ones_like(vstart), (position % block_n % 32).to(torch.int32))
+    mask = torch.zeros(unused + 1, dtype=torch.int32, device=vstart.device)
+    mask.scatter_add_(0, slot.reshape(-1), bits.reshape(-1))
+    return mask[:unused].view(rows, num_tiles, words)

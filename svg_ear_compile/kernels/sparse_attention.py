@@ -23,9 +23,9 @@ Work decomposition (all built with torch ops on the device, no host sync):
   holding no token are dropped. Per row: up to ``⌈KC/2⌉`` ranges, their count and token total.
 * **Packed key tiles.** The kernel walks the concatenation of a row's ranges in ``block_n`` tiles,
   so a tile is full even where clusters are small (~32–75 tokens at KC=1000). The plan gives each
-  tile the range of its first token; a tile meets at most ``block_n`` ranges from there (ranges are
-  non-empty), so each position counts the range starts it has passed in that window and gathers its
-  key row. No tile's addresses depend on the previous tile, so the loads can be issued ahead.
+  tile the range of its first token and a bitmask of the positions where ranges start; a prefix sum
+  of those bits gives each position its range, hence its key row (gathered). No tile's addresses
+  depend on the previous tile, so the loads can be issued ahead.
 * **Compensation** tiles over all KC centroids with selected and empty clusters masked to −inf;
   **shared keys** tile over ``T`` with padded ones masked out of numerator and denominator.
 """
@@ -59,14 +59,14 @@ def _online_softmax_step(logits, values, m_i, l_i, acc, DOT_PRECISION: tl.conste
 @triton.jit
 def _sparse_attention_kernel(
     q_ptr, k_ptr, v_ptr, out_ptr, perm_ptr, work_ptr,
-    vstart_ptr, delta_ptr, count_ptr, total_ptr, tile_range_ptr,
+    delta_ptr, count_ptr, total_ptr, tile_range_ptr, range_starts_ptr,
     selected_ptr, log2_sizes_ptr, centroids_ptr, value_means_ptr,
     shared_k_ptr, shared_v_ptr, shared_valid_ptr,
     num_rows, num_keys, head_dim, value_dim, num_q_clusters, num_k_clusters, range_width, tiles_per_row, num_shared,
     qk_scale,
     COMPENSATION: tl.constexpr, HAS_SHARED: tl.constexpr, HAS_VALID: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
-    DOT_PRECISION: tl.constexpr,
+    START_WORDS: tl.constexpr, DOT_PRECISION: tl.constexpr,
 ):
     item = work_ptr + tl.program_id(0) * 4
     row_start = tl.load(item + 2)
@@ -95,16 +95,19 @@ def _sparse_attention_kernel(
     ranges = block_row * range_width
     range_count = tl.load(count_ptr + block_row)
     total = tl.load(total_ptr + block_row)
-    tile_ranges = tile_range_ptr + block_row * tiles_per_row
+    lane = tl.arange(0, BLOCK_N)
     for tile_start in range(0, total, BLOCK_N):
-        offs_n = tile_start + tl.arange(0, BLOCK_N)
+        offs_n = tile_start + lane
         n_mask = offs_n < total
-        # A tile meets at most BLOCK_N non-empty ranges from its first one on: count the starts passed.
-        window = tl.load(tile_ranges + tile_start // BLOCK_N) + tl.arange(0, BLOCK_N)
-        in_row = window < range_count
-        starts = tl.load(vstart_ptr + ranges + window, mask=in_row, other=2147483647)
-        deltas = tl.load(delta_ptr + ranges + window, mask=in_row, other=0)
-        local = tl.sum((starts[None, :] <= offs_n[:, None]).to(tl.int32), 1) - 1
+        # Position n lies in range first + (range starts in (tile_start, n]): a prefix sum of the
+        # tile's start bits. A tile meets at most BLOCK_N ranges, so BLOCK_N deltas from `first` suffice.
+        tile = block_row * tiles_per_row + tile_start // BLOCK_N
+        first = tl.load(tile_range_ptr + tile)
+        words = tl.load(range_starts_ptr + tile * START_WORDS + lane // 32)
+        flags = (words >> (lane % 32)) & 1
+        local = tl.cumsum(flags, 0) - tl.sum(tl.where(lane == 0, flags, 0), 0)
+        window = first + lane
+        deltas = tl.load(delta_ptr + ranges + window, mask=window < range_count, other=0)
         tokens = offs_n + tl.gather(deltas, local, 0)
         keys = tl.load(k_base + tokens[:, None] * head_dim + offs_d[None, :],
                        mask=n_mask[:, None] & d_mask[None, :], other=0.0)
@@ -291,7 +294,7 @@ def sparse_attention(
     _sparse_attention_kernel[(plan.work.shape[0],)](
         queries_sorted.contiguous(), keys_sorted.contiguous(), values_sorted.contiguous(), out,
         query_layout.perm.contiguous(), plan.work,
-        plan.range_vstart, plan.range_delta, plan.range_count, plan.range_total, plan.tile_range,
+        plan.range_delta, plan.range_count, plan.range_total, plan.tile_range, plan.range_starts,
         selected.contiguous().view(torch.uint8),
         block_map.key_sizes.to(torch.float32).log2().contiguous(),
         key_centroids.to(queries_sorted.dtype).contiguous(), value_means.to(values_sorted.dtype).contiguous(),
@@ -302,7 +305,7 @@ def sparse_attention(
         plan.tile_range.shape[1], num_shared,
         float(scale) * _LOG2_E,
         COMPENSATION=bool(compensation), HAS_SHARED=has_shared, HAS_VALID=shared_valid is not None,
-        BLOCK_M=block_m, BLOCK_N=block_n,
+        BLOCK_M=block_m, BLOCK_N=block_n, START_WORDS=plan.range_starts.shape[-1],
         BLOCK_D=max(16, triton.next_power_of_2(head_dim)), BLOCK_DV=max(16, triton.next_power_of_2(value_dim)),
         DOT_PRECISION="ieee" if queries_sorted.dtype == torch.float32 else "tf32",
         num_warps=num_warps, num_stages=num_stages,

@@ -1,4 +1,4 @@
-# The plan's per-tile first range equals a direct walk over each row's packed key tokens.
+# The plan's per-tile first range and range-start bits equal a direct walk over each row's packed key tokens.
 import pytest
 import torch
 
@@ -7,8 +7,8 @@ from svg_ear_compile.kernels.block_map import BlockMap
 from svg_ear_compile.kernels.permute_ref import cluster_layout
 
 
-@pytest.mark.parametrize("block_n", [16, 32])
-def test_tile_range_is_the_range_of_each_tiles_first_token(block_n):
+@pytest.mark.parametrize("block_n", [16, 32, 64])
+def test_tile_range_and_start_bits_follow_the_packed_tokens(block_n):
     gen = torch.Generator().manual_seed(3)
     groups, n, qc, kc = 2, 157, 5, 23
     k_labels = torch.randint(0, kc, (groups, n), generator=gen)
@@ -20,7 +20,9 @@ def test_tile_range_is_the_range_of_each_tiles_first_token(block_n):
     selected[0, 1] = False
     plan = attention_plan(q_layout, k_layout, BlockMap.from_selection(selected, q_layout.sizes, k_layout.sizes),
                           32, block_n, 0)
-    assert plan.tile_range.shape == (groups * qc, -(-n // block_n))
+    tiles = -(-n // block_n)
+    assert plan.tile_range.shape == (groups * qc, tiles)
+    assert plan.range_starts.shape == (groups * qc, tiles, -(-block_n // 32))
     offsets = k_layout.offsets.tolist()
     for row in range(groups * qc):
         g, c = divmod(row, qc)
@@ -30,6 +32,11 @@ def test_tile_range_is_the_range_of_each_tiles_first_token(block_n):
         for i in range(1, len(tokens)):
             run_of[i] = run_of[i - 1] + (tokens[i] != tokens[i - 1] + 1)
         assert int(plan.range_total[row]) == len(tokens)
+        starts = {i for i in range(len(tokens)) if i == 0 or run_of[i] != run_of[i - 1]}
+        for tile in range(tiles):
+            words = [int(w) & 0xFFFFFFFF for w in plan.range_starts[row, tile]]
+            bits = {p for p in range(block_n) if words[p // 32] >> (p % 32) & 1}
+            assert bits == {i - tile * block_n for i in starts if tile * block_n <= i < (tile + 1) * block_n}
         for tile, start in enumerate(range(0, len(tokens), block_n)):
             assert int(plan.tile_range[row, tile]) == run_of[start], (row, tile)
             delta = int(plan.range_delta[row, run_of[start]])
