@@ -110,15 +110,17 @@ def _range_start_bits(vstart: torch.Tensor, range_count: torch.Tensor, num_tiles
     """Per tile, a bitmask of the packed positions where a range starts (see :class:`AttentionPlan`).
 
     Starts are distinct, so adding their bits (scatter-add) sets them; bit 31 wraps to the sign bit,
-    which the kernel's shift-and-mask reads back the same."""
+    which the kernel's shift-and-mask reads back the same. Unused range slots each add to a spare word
+    of their own: pointing them all at one word would serialise millions of atomic adds."""
     rows, width = vstart.shape
     words = triton.cdiv(block_n, 32)
     position = vstart.long()
-    slot = ((torch.arange(rows, device=vstart.device)[:, None] * num_tiles + position // block_n) * words
-            + position % block_n // 32)
-    unused = rows * num_tiles * words  # one spare word takes the unused range slots
-    slot = torch.where(torch.arange(width, device=vstart.device) < range_count[:, None], slot, unused)
+    row = torch.arange(rows, device=vstart.device)[:, None]
+    slot = (row * num_tiles + position // block_n) * words + position % block_n // 32
+    used = rows * num_tiles * words
+    spare = used + row * width + torch.arange(width, device=vstart.device)
+    slot = torch.where(torch.arange(width, device=vstart.device) < range_count[:, None], slot, spare)
     bits = torch.bitwise_left_shift(torch.ones_like(vstart), (position % block_n % 32).to(torch.int32))
-    mask = torch.zeros(unused + 1, dtype=torch.int32, device=vstart.device)
+    mask = torch.zeros(used + rows * width, dtype=torch.int32, device=vstart.device)
     mask.scatter_add_(0, slot.reshape(-1), bits.reshape(-1))
-    return mask[:unused].view(rows, num_tiles, words)
+    return mask[:used].view(rows, num_tiles, words)

@@ -80,7 +80,7 @@ def kmeans_assign(
     centroids: torch.Tensor,
     *,
     out: torch.Tensor | None = None,
-    block_n: int = 64,
+    block_n: int = 128,
     block_c: int = 64,
     input_precision: str = "ieee",
 ) -> torch.Tensor:
@@ -134,7 +134,7 @@ def kmeans(
     init_centroids: torch.Tensor,
     iters: int,
     *,
-    block_n: int = 64,
+    block_n: int = 128,
     block_c: int = 64,
     input_precision: str = "ieee",
 ) -> tuple[torch.Tensor, torch.Tensor]:

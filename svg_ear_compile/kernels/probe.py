@@ -116,7 +116,7 @@ def log_error_probe(
     scale: float,
     *,
     out: torch.Tensor | None = None,
-    block_r: int = 16,
+    block_r: int = 128,
     block_n: int = 32,
     input_precision: str = "ieee",
 ) -> torch.Tensor:
