@@ -88,7 +88,7 @@ def kmeans_assign(
 
     ``input_precision`` is ``tl.dot``'s for float32 inputs: ``"ieee"`` (matches the reference),
     ``"tf32x3"`` (near-fp32, on tensor cores) or ``"tf32"`` (fast; flips near-ties); fp16/bf16 inputs
-    ignore it.
+    ignore it. The default tiles are the fastest of ``benchmarks/sweep_stage_tiles.py`` on an H100.
     """
     _check(points, centroids)
     if input_precision not in _PRECISIONS:

@@ -127,7 +127,9 @@ def log_error_probe(
     ``key_centroids`` ``(G, KC, D)`` and ``value_means`` ``(G, KC, Dv)`` must be the exact member means
     (:func:`~svg_ear_compile.kernels.cluster_stats.cluster_stats`). Equals
     :func:`~svg_ear_compile.kernels.probe_ref.log_error_probe` on the same data. ``input_precision``
-    is ``tl.dot``'s for float32 inputs (fp16/bf16 ignore it).
+    is ``tl.dot``'s for float32 inputs (fp16/bf16 ignore it). The default tiles are the fastest of
+    ``benchmarks/sweep_stage_tiles.py`` on an H100 (each program reads its key cluster once per
+    ``block_r`` query points).
     """
     _check("query_points", query_points, (None, None, None), None)
     if query_points.dtype not in _DTYPES:

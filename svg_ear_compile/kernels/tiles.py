@@ -32,7 +32,8 @@ LONG_SEQUENCE = 16_384  # tokens; from here on the grid has many row tiles per h
 
 # (family, head-dim bucket, "short" | "long") -> tiles. Head dims 40/64 use the 64 bucket, 96/128 the 128 one.
 # ("H100", 128, "long") is measured (bf16, Wan2.1-1.3B-480p and 14B-720p at 10-30% density, benchmarks/RESULTS.md):
-# best of seven tiles at all six points. The other GPU entries are first guesses (flash-attention-like shapes).
+# the best of seven tiles, or within 2.5% of it, at all six points. The other GPU entries are first guesses
+# (flash-attention-like shapes).
 _TABLE: dict[tuple[str, int, str], TileConfig] = {
     ("H100", 64, "short"): TileConfig(64, 64, 4, 3),
     ("H100", 64, "long"): TileConfig(128, 64, 4, 3),
