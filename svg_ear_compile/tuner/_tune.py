@@ -4,7 +4,8 @@ Per-layer targets start at ``psnr_target + layer_margin``. When the model's fina
 ``psnr_target`` by ``d`` dB, every sparse layer is searched again (a new study per round; earlier
 trials still count, at most ``rounds`` times) with the target ``max(target, achieved) + d + 1`` dB:
 to first order the final error is a sum of the layers' errors, so cutting each layer's squared error
-by ``d`` dB cuts the final one by as much. A layer whose fastest feasible config is no faster than
+by ``d`` dB cuts the final one by as much. Once a raised round meets the target, a short bisection
+gives back the overshoot (:func:`relax_targets`). A layer whose fastest feasible config is no faster than
 exact attention runs exact attention (unless ``keep_sparse``). The profile records what was achieved,
 met or not.
 """
@@ -18,6 +19,7 @@ import shlex
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -188,26 +190,39 @@ def tune(settings: TuneSettings, progress: Progress | None = None) -> TuneResult
 
     rounds: list[dict[str, float]] = []
     tasks = [Task(layer, 0, targets[layer]) for layer in calibration.layers]
+    raised_db = 0.0
+
+    def check(choices: list[LayerChoice]) -> _end_to_end.EndToEnd:
+        config = base.replace(layer_overrides={c.layer: c.config for c in choices})
+        return _end_to_end.check(tune_model, config, calibration, steps=settings.steps, conditions=conditions)
+
+    def choose_all(round_: int, offset_db: float = 0.0) -> list[LayerChoice]:
+        return [choose(storage, prefix, layer, round_, targets[layer] - offset_db, keep_sparse=settings.keep_sparse)
+                for layer in calibration.layers]
+
     for round_ in range(settings.rounds + 1):
         _search(tasks, {**job, "deadline": deadline}, storage, workers, out, progress, round_)
         targets.update({task.layer: _study_target(storage, prefix, task) for task in tasks})
-        choices = [choose(storage, prefix, layer, round_, targets[layer], keep_sparse=settings.keep_sparse)
-                   for layer in calibration.layers]
-        config = base.replace(layer_overrides={c.layer: c.config for c in choices})
+        choices = choose_all(round_)
         progress.phase(f"round {round_}: end-to-end check", 1)
-        result = _end_to_end.check(tune_model, config, calibration, steps=settings.steps, conditions=conditions)
+        result = check(choices)
         rounds.append({"round": round_, "psnr_db": result.psnr_db, "dense_ms": result.dense_ms,
                        "sparse_ms": result.sparse_ms})
         progress.update(1, f"PSNR {result.psnr_db:.2f} dB (target {settings.psnr_target:g})")
         if result.psnr_db >= settings.psnr_target or round_ == settings.rounds:
             break
-        deficit = settings.psnr_target - result.psnr_db
-        tasks = [Task(c.layer, round_ + 1, max(targets[c.layer], c.psnr_db) + deficit + 1.0)
+        raised_db = settings.psnr_target - result.psnr_db + 1.0
+        tasks = [Task(c.layer, round_ + 1, max(targets[c.layer], c.psnr_db) + raised_db)
                  for c in choices if c.config != EXACT_LAYER]
         if not tasks:
             break
 
-    final = rounds[-1]
+    relaxed_db = 0.0
+    if raised_db > 0 and result.psnr_db >= settings.psnr_target:
+        progress.phase("relaxing the raised targets (end-to-end checks)", RELAX_STEPS)
+        choices, result, relaxed_db = relax_targets(choose_all, check, choices, result, round_, raised_db,
+                                                    settings.psnr_target, rounds, progress)
+    final = {"psnr_db": result.psnr_db, "dense_ms": result.dense_ms, "sparse_ms": result.sparse_ms}
     uniform = _uniform_baselines(settings, tune_model, base, calibration, conditions, progress)
     profile = Profile(
         device=device_name, model=signature, base_config={"min_seq_len": settings.min_seq_len},
@@ -216,7 +231,8 @@ def tune(settings: TuneSettings, progress: Progress | None = None) -> TuneResult
                 for c in choices],
         end_to_end={"psnr_db": final["psnr_db"], "target_psnr_db": settings.psnr_target,
                     "met_target": final["psnr_db"] >= settings.psnr_target, "speedup": result.speedup,
-                    "dense_ms": final["dense_ms"], "sparse_ms": final["sparse_ms"], "rounds": len(rounds),
+                    "dense_ms": final["dense_ms"], "sparse_ms": final["sparse_ms"], "rounds": round_ + 1,
+                    "relaxed_db": relaxed_db,
                     "steps": settings.steps, "seeds": list(settings.seeds), "study": prefix, "storage": storage_spec,
                     **_versus_uniform(uniform, final, settings.psnr_target)},
         versions=_versions(), created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -235,6 +251,42 @@ def tune(settings: TuneSettings, progress: Progress | None = None) -> TuneResult
     except ProfileError as error:
         raise TunerError(str(error)) from None
     return TuneResult(profile, profile_path, plot_path, choices)
+
+
+RELAX_STEPS = 3
+
+
+def relax_targets(choose_all: Callable[[int, float], list[LayerChoice]],
+                  check: Callable[[list[LayerChoice]], _end_to_end.EndToEnd], choices: list[LayerChoice],
+                  result: _end_to_end.EndToEnd, round_: int, raised_db: float, target: float,
+                  history: list[dict[str, float]], progress: Progress) -> tuple[list[LayerChoice],
+                                                                                 _end_to_end.EndToEnd, float]:
+    """Give back what a retune round over-raised: the largest common offset ``δ`` in ``[0, raised_db]``
+    (bisection, ``RELAX_STEPS`` end-to-end checks, existing trials only) such that every layer at
+    ``target_layer − δ`` still keeps the model's final PSNR ≥ ``target``.
+
+    A round raises every layer by the whole deficit + 1 dB, which usually overshoots (the final error
+    is not exactly the sum of the layers'); each lowered target lets a layer take a faster trial.
+    Returns the chosen layers, their end-to-end result and ``δ``; an offset that changes no layer's
+    choice is taken without a check.
+    """
+    best, low, high = (choices, result, 0.0), 0.0, raised_db
+    for step in range(1, RELAX_STEPS + 1):
+        offset = (low + high) / 2
+        candidate = choose_all(round_, offset)
+        if [c.config for c in candidate] == [c.config for c in best[0]]:
+            low = offset
+            best = (candidate, best[1], offset)
+        else:
+            measured = check(candidate)
+            history.append({"round": round_, "relax_db": offset, "psnr_db": measured.psnr_db,
+                            "dense_ms": measured.dense_ms, "sparse_ms": measured.sparse_ms})
+            if measured.psnr_db >= target:
+                low, best = offset, (candidate, measured, offset)
+            else:
+                high = offset
+        progress.update(step, f"-{offset:.2f} dB: PSNR {best[1].psnr_db:.2f} dB")
+    return best
 
 
 def _uniform_baselines(settings: TuneSettings, tune_model: Any, base: SvgEarConfig, calibration: Any,

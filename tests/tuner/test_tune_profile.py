@@ -152,3 +152,48 @@ def test_explain_resolves_an_auto_profile_per_graph_as_the_backend_does(tuned, m
     assert rewritten and set(rewritten).isdisjoint(exact_layers)
     with pytest.raises(ValueError, match="budgett"):
         explain(tiny_wan(num_layers=1), model_kwargs=wan_inputs(), budgett=0.2)
+
+
+def test_relaxation_keeps_the_largest_offset_that_still_meets_the_target():
+    from svg_ear_compile.tuner._end_to_end import EndToEnd
+    from svg_ear_compile.tuner._search import LayerChoice
+    from svg_ear_compile.tuner._tune import RELAX_STEPS, relax_targets
+
+    def choose_all(round_, offset):  # a looser target lets each layer take a smaller budget
+        budget = round(0.5 - 0.05 * offset, 6)
+        return [LayerChoice(layer, {"budget": budget}, 1.0, 40.0, 40.0 - offset, 0.5, 1, [])
+                for layer in range(2)]
+
+    checked = []
+
+    def check(choices):  # final PSNR falls 2 dB per dB of offset: 40 - 2·δ, so δ ≤ 5 meets 30 dB
+        offset = (0.5 - choices[0].config["budget"]) / 0.05
+        checked.append(offset)
+        return EndToEnd(psnr_db=40.0 - 2.0 * offset, dense_ms=1.0, sparse_ms=10.0 - offset)
+
+    start = choose_all(1, 0.0)
+    history = []
+    choices, result, offset = relax_targets(choose_all, check, start, check(start), 1, 8.0, 30.0, history,
+                                            progress=type("P", (), {"update": lambda *a: None})())
+    assert offset == pytest.approx(5.0)  # bisection of [0, 8]: 4 (meets), 6 (misses), 5 (meets)
+    assert result.psnr_db == pytest.approx(30.0) and result.psnr_db >= 30.0
+    assert all(c.config == {"budget": 0.25} for c in choices)
+    assert len(history) == RELAX_STEPS == len(checked) - 1
+
+
+def test_relaxation_that_changes_no_choice_runs_no_check():
+    from svg_ear_compile.tuner._end_to_end import EndToEnd
+    from svg_ear_compile.tuner._search import LayerChoice
+    from svg_ear_compile.tuner._tune import relax_targets
+
+    def choose_all(round_, offset):
+        return [LayerChoice(0, {"budget": 0.3}, 1.0, 45.0, 40.0 - offset, 0.5, 1, [])]
+
+    def check(choices):
+        raise AssertionError("an unchanged choice needs no end-to-end check")
+
+    start = EndToEnd(psnr_db=33.0, dense_ms=1.0, sparse_ms=5.0)
+    choices, result, offset = relax_targets(choose_all, check, choose_all(1, 0.0), start, 1, 8.0, 30.0, [],
+                                            progress=type("P", (), {"update": lambda *a: None})())
+    assert result is start and offset == pytest.approx(7.0)  # 4, 6, 7: every bisection step kept
+    assert choices[0].target_psnr_db == pytest.approx(33.0)  # the profile records the relaxed target
