@@ -179,3 +179,25 @@ def test_warm_up_above_the_cut_is_exactly_dense_and_sparse_below():
     assert float((late - late_eager).norm() / late_eager.norm()) > 1e-4
     by_step = {(r.layer, r.step): r.dense for r in rec.records}
     assert by_step == {(0, 0): True, (1, 0): True, (0, 1): True, (1, 1): False}
+
+
+def test_explain_shows_the_layers_their_config_keeps_exact_as_the_op_then_runs_them(capsys):
+    from svg_ear_compile import record
+
+    model = tiny_wan(num_layers=3)
+    options = dict(min_seq_len=0, num_q_clusters=4, num_k_clusters=8, budget=0.5, dense_layers=1,
+                   layer_overrides={2: {"min_seq_len": 10**9}})
+    torch._dynamo.reset()
+    rows = explain(model, model_kwargs=wan_inputs(), **options)
+    assert [(r.layer, r.kind) for r in rows if r.layer is not None] == [(0, "exact"), (1, "rewritten"), (2, "exact")]
+    assert "dense_layers=1" in rows[0].reason and "min_seq_len=1000000000" in rows[4].reason
+    assert "its layer config runs it exact" in capsys.readouterr().out
+
+    def backend(gm, example_inputs):  # the backend's rewrite without Inductor: the op decides at run time
+        rewrite_graph(gm, options)
+        return gm.forward
+
+    torch._dynamo.reset()
+    with torch.no_grad(), record() as rec:
+        torch.compile(model, backend=backend)(**wan_inputs())
+    assert {r.layer: r.dense for r in rec.records} == {0: True, 1: False, 2: True}
