@@ -21,6 +21,7 @@ import sys
 from collections.abc import Sequence
 
 from ._model import TunerError
+from ._search import EXACT_LAYER
 
 
 def _seeds(text: str) -> list[int]:
@@ -93,6 +94,10 @@ def _summary(result) -> str:
     lines = [f"{'layer':>5s} {'target':>7s} {'PSNR':>7s} {'ms':>9s} {'dense ms':>9s} {'trials':>6s}  config"]
     for c in result.choices:
         config = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in c.config.items())
+        if c.config == EXACT_LAYER:
+            feasible = any(psnr >= c.target_psnr_db for _, psnr in c.trial_points)
+            config = "exact attention (" + ("no sparse config was faster" if feasible else
+                                            "no trial met the target") + ")"
         lines.append(f"{c.layer:5d} {c.target_psnr_db:7.2f} {c.psnr_db:7.2f} {c.latency_ms:9.3f} "
                      f"{c.dense_latency_ms or float('nan'):9.3f} {c.trials:6d}  {config}")
     e2e = result.profile.end_to_end

@@ -106,3 +106,11 @@ def test_interrupted_run_resumes_without_losing_trials(tmp_path):
         assert sum(t.state == optuna.trial.TrialState.COMPLETE for t in trials) >= 12
     assert manifest.stat().st_mtime_ns == captured_at  # calibration reused, not captured again
     assert len(list(out.glob("*.yaml"))) == 1 and "profile:" in stdout
+
+
+def test_summary_names_exact_layers_and_why(tmp_path, capsys):
+    # On a CPU the reference op is far slower than SDPA at this size: every layer runs exact, and says so.
+    assert main(["--model", TOY, "--out", str(tmp_path / "out"), "--trials", "3", *FAST]) == 0
+    out = capsys.readouterr().out
+    assert out.count("exact attention (no sparse config was faster)") == 2
+    assert "min_seq_len=2147483647" not in out
