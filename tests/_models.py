@@ -54,3 +54,16 @@ def hunyuan_inputs(batch: int = 1, frames: int = 3, height: int = 8, width: int 
         guidance=torch.full((batch,), 6000.0),
         return_dict=False,
     )
+
+
+def capture_graphs(model, inputs: dict) -> list:
+    """The Dynamo FX graphs of ``model(**inputs)``, traced by a backend that keeps them and runs them as traced."""
+    graphs = []
+
+    def backend(gm, example_inputs):
+        graphs.append(gm)
+        return gm.forward
+
+    torch._dynamo.reset()
+    torch.compile(model, backend=backend)(**inputs)
+    return graphs

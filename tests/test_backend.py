@@ -8,7 +8,7 @@ import torch
 from svg_ear_compile import SvgEarConfig, explain
 from svg_ear_compile.backend import BACKEND_OPTIONS, config_from_options, rewrite_graph
 
-from ._models import tiny_wan, wan_inputs
+from ._models import capture_graphs, tiny_wan, wan_inputs
 
 pytest.importorskip("diffusers")
 
@@ -45,21 +45,9 @@ def test_profile_path_is_the_base_config(tmp_path):
         config_from_options({"profile": str(tmp_path / "missing.yaml")})
 
 
-def _capture_graph(model, inputs):
-    graphs = []
-
-    def backend(gm, example_inputs):
-        graphs.append(gm)
-        return gm.forward
-
-    torch._dynamo.reset()
-    torch.compile(model, backend=backend)(**inputs)
-    return graphs
-
-
 def test_wan_self_attention_rewritten_cross_attention_untouched():
     model = tiny_wan(num_layers=3)
-    graphs = _capture_graph(model, wan_inputs())
+    graphs = capture_graphs(model, wan_inputs())
     assert len(graphs) == 1
     reports = rewrite_graph(graphs[0], {"min_seq_len": 0})
     rewritten = [r for r in reports if r.kind == "rewritten"]
@@ -80,7 +68,7 @@ def test_cross_attention_with_equal_lengths_is_found_by_ancestry():
     model = tiny_wan(num_layers=1)
     inputs = wan_inputs()
     inputs["encoder_hidden_states"] = torch.randn(1, 48, 32)  # as many text tokens as video tokens
-    reports = rewrite_graph(_capture_graph(model, inputs)[0], {"min_seq_len": 0})
+    reports = rewrite_graph(capture_graphs(model, inputs)[0], {"min_seq_len": 0})
     kinds = {r.module_path: (r.kind, r.reason) for r in reports}
     assert kinds["blocks.0.attn1"][0] == "rewritten"
     assert kinds["blocks.0.attn2"][0] == "exact" and "not the latent input" in kinds["blocks.0.attn2"][1]

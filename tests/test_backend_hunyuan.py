@@ -5,7 +5,7 @@ import torch
 from svg_ear_compile import record
 from svg_ear_compile.backend import rewrite_graph
 
-from ._models import hunyuan_inputs, tiny_hunyuan
+from ._models import capture_graphs, hunyuan_inputs, tiny_hunyuan
 
 pytest.importorskip("diffusers")
 
@@ -17,15 +17,8 @@ def _rel(a, b):
 
 
 def test_joint_attention_rewritten_and_refiner_left_exact():
-    graphs = []
-
-    def capture(gm, example_inputs):
-        graphs.append(gm)
-        return gm.forward
-
-    torch._dynamo.reset()
     with torch.no_grad():
-        torch.compile(tiny_hunyuan(), backend=capture)(**hunyuan_inputs())
+        graphs = capture_graphs(tiny_hunyuan(), hunyuan_inputs())
     assert len(graphs) == 1
     reports = rewrite_graph(graphs[0], {"min_seq_len": 0})
     kinds = {r.module_path: (r.kind, r.layer, r.reason) for r in reports}

@@ -17,7 +17,7 @@ from svg_ear_compile.tuner._objective import LayerEvaluator  # noqa: E402
 from svg_ear_compile.tuner._search import EXACT_LAYER, choose, open_storage  # noqa: E402
 from svg_ear_compile.tuner._tune import TuneSettings, tune  # noqa: E402
 
-from .._models import tiny_wan, wan_inputs  # noqa: E402
+from .._models import capture_graphs, tiny_wan, wan_inputs  # noqa: E402
 
 TARGET = 28.0
 
@@ -33,16 +33,8 @@ def tuned(tmp_path_factory):
 
 
 def _graph(num_layers: int = 2) -> torch.fx.GraphModule:
-    graphs = []
-
-    def backend(gm, example_inputs):
-        graphs.append(gm)
-        return gm.forward
-
-    torch._dynamo.reset()
     with torch.no_grad():
-        torch.compile(tiny_wan(num_layers=num_layers), backend=backend)(**wan_inputs())
-    return graphs[0]
+        return capture_graphs(tiny_wan(num_layers=num_layers), wan_inputs())[0]
 
 
 def test_every_chosen_layer_config_meets_its_target_on_calibration_data(tuned):
