@@ -20,8 +20,7 @@ import tempfile
 
 import torch
 import torch.nn.functional as F
-import triton.testing
-from bench_kernels import clustered_problem
+from bench_kernels import bench, clustered_problem
 
 from svg_ear_compile.kernels import sparse_attention as shipped
 from svg_ear_compile.kernels.block_map import BlockMap
@@ -46,10 +45,6 @@ def contiguous_copy(directory: pathlib.Path):
     return module
 
 
-def median_ms(fn) -> float:
-    return triton.testing.do_bench(fn, warmup=25, rep=200, return_mode="median")
-
-
 def time_variants(density: float, contiguous) -> None:
     args = argparse.Namespace(head_dim=128, q_clusters=256, k_clusters=1024, kmeans_iters=10, map_heads=2)
     p = clustered_problem(12, 21, 30, 52, 128, density, args, torch.device("cuda"), torch.bfloat16)
@@ -66,11 +61,12 @@ def time_variants(density: float, contiguous) -> None:
         for name, module in (("gather (shipped)", shipped), ("contiguous keys (wrong output, same flops)",
                                                              contiguous)):
             for compensation in (True, False):
-                ms = median_ms(lambda m=module, c=compensation, t=launch: m.sparse_attention(*kernel_args, c, **t))
+                ms = bench(lambda m=module, c=compensation, t=launch: m.sparse_attention(*kernel_args, c, **t),
+                           cuda=True)
                 print(f"density {measured:.3f} tiles {tiles} comp={compensation} {name}: {ms:.2f} ms, "
                       f"{4 * 128 * area / ms / 1e9:.0f} TFLOP/s useful", flush=True)
     q, k, v = (p[name].unsqueeze(0) for name in ("q", "k", "v"))
-    ms = median_ms(lambda: F.scaled_dot_product_attention(q, k, v))
+    ms = bench(lambda: F.scaled_dot_product_attention(q, k, v), cuda=True)
     print(f"cuDNN/auto SDPA dense: {ms:.2f} ms, {4 * 128 * heads * seq_len**2 / ms / 1e9:.0f} TFLOP/s", flush=True)
 
 

@@ -21,15 +21,14 @@ from .permute_ref import ClusterLayout
 
 class AttentionPlan(NamedTuple):
     """Host-built work description: ``work`` ``(L, 4)`` int32 rows of (group, query cluster, row start,
-    row end); per (group, query cluster) row of the block map, ``range_vstart``/``range_delta`` ``(G·QC, W)``
-    (where range r starts in the packed token list, and key index = packed index + delta),
+    row end); per (group, query cluster) row of the block map, ``range_delta`` ``(G·QC, W)`` (key index =
+    packed index + delta, for each range r in the packed token list),
     ``range_count``/``range_total`` ``(G·QC,)``, ``tile_range`` ``(G·QC, ⌈Nk/block_n⌉)``: the range
     holding the first packed token of each ``block_n`` tile (so no tile depends on the previous one),
     and ``range_starts`` ``(G·QC, ⌈Nk/block_n⌉, ⌈block_n/32⌉)`` int32: bit ``p % 32`` of word ``p // 32``
     of tile t is set when a range starts at packed position ``t·block_n + p``."""
 
     work: torch.Tensor
-    range_vstart: torch.Tensor
     range_delta: torch.Tensor
     range_count: torch.Tensor
     range_total: torch.Tensor
@@ -97,7 +96,6 @@ def attention_plan(
     work = torch.stack([group, cluster, row_start, row_end], dim=1)[order]
     return AttentionPlan(
         work=work.to(torch.int32).contiguous(),
-        range_vstart=vstart,
         range_delta=(begin.reshape(groups * num_q, width) - vstart).to(torch.int32).contiguous(),
         range_count=range_count.to(torch.int32).contiguous(),
         range_total=range_total.reshape(-1).to(torch.int32).contiguous(),
@@ -115,12 +113,13 @@ def _range_start_bits(vstart: torch.Tensor, range_count: torch.Tensor, num_tiles
     rows, width = vstart.shape
     words = triton.cdiv(block_n, 32)
     position = vstart.long()
+    within = position % block_n
     row = torch.arange(rows, device=vstart.device)[:, None]
-    slot = (row * num_tiles + position // block_n) * words + position % block_n // 32
+    slot = (row * num_tiles + position // block_n) * words + within // 32
     used = rows * num_tiles * words
     spare = used + row * width + torch.arange(width, device=vstart.device)
     slot = torch.where(torch.arange(width, device=vstart.device) < range_count[:, None], slot, spare)
-    bits = torch.bitwise_left_shift(torch.ones_like(vstart), (position % block_n % 32).to(torch.int32))
+    bits = torch.bitwise_left_shift(torch.ones_like(vstart), (within % 32).to(torch.int32))
     mask = torch.zeros(used + rows * width, dtype=torch.int32, device=vstart.device)
     mask.scatter_add_(0, slot.reshape(-1), bits.reshape(-1))
     return mask[:used].view(rows, num_tiles, words)

@@ -301,7 +301,7 @@ def sparse_attention(
         shared_keys.contiguous() if has_shared else dummy,
         shared_values.contiguous() if has_shared else dummy,
         shared_valid.contiguous().view(torch.uint8) if has_shared and shared_valid is not None else dummy,
-        num_rows, num_keys, head_dim, value_dim, num_q, num_k, plan.range_vstart.shape[1],
+        num_rows, num_keys, head_dim, value_dim, num_q, num_k, plan.range_delta.shape[1],
         plan.tile_range.shape[1], num_shared,
         float(scale) * _LOG2_E,
         COMPENSATION=bool(compensation), HAS_SHARED=has_shared, HAS_VALID=shared_valid is not None,
