@@ -222,19 +222,18 @@ def tune(settings: TuneSettings, progress: Progress | None = None) -> TuneResult
         progress.phase("relaxing the raised targets (end-to-end checks)", RELAX_STEPS)
         choices, result, relaxed_db = relax_targets(choose_all, check, choices, result, round_, raised_db,
                                                     settings.psnr_target, rounds, progress)
-    final = {"psnr_db": result.psnr_db, "dense_ms": result.dense_ms, "sparse_ms": result.sparse_ms}
     uniform = _uniform_baselines(settings, tune_model, base, calibration, conditions, progress)
     profile = Profile(
         device=device_name, model=signature, base_config={"min_seq_len": settings.min_seq_len},
         layers=[LayerResult(layer=c.layer, config=c.config, latency_ms=c.latency_ms, psnr_db=c.psnr_db,
                             target_psnr_db=c.target_psnr_db, dense_latency_ms=c.dense_latency_ms, trials=c.trials)
                 for c in choices],
-        end_to_end={"psnr_db": final["psnr_db"], "target_psnr_db": settings.psnr_target,
-                    "met_target": final["psnr_db"] >= settings.psnr_target, "speedup": result.speedup,
-                    "dense_ms": final["dense_ms"], "sparse_ms": final["sparse_ms"], "rounds": round_ + 1,
+        end_to_end={"psnr_db": result.psnr_db, "target_psnr_db": settings.psnr_target,
+                    "met_target": result.psnr_db >= settings.psnr_target, "speedup": result.speedup,
+                    "dense_ms": result.dense_ms, "sparse_ms": result.sparse_ms, "rounds": round_ + 1,
                     "relaxed_db": relaxed_db,
                     "steps": settings.steps, "seeds": list(settings.seeds), "study": prefix, "storage": storage_spec,
-                    **_versus_uniform(uniform, final, settings.psnr_target)},
+                    **_versus_uniform(uniform, result.sparse_ms, settings.psnr_target)},
         versions=_versions(), created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         command=settings.command or settings.as_command(),
     )
@@ -245,7 +244,7 @@ def tune(settings: TuneSettings, progress: Progress | None = None) -> TuneResult
         if settings.plot:
             from ._plot import write_pareto_png
 
-            plot_path = write_pareto_png(out / f"{stem}.pareto.png", choices, rounds, final["dense_ms"],
+            plot_path = write_pareto_png(out / f"{stem}.pareto.png", choices, rounds, result.dense_ms,
                                          settings.psnr_target, uniform)
         profile_path = write_profile(profile, out / f"{stem}.yaml")
     except ProfileError as error:
@@ -312,7 +311,7 @@ def _uniform_baselines(settings: TuneSettings, tune_model: Any, base: SvgEarConf
     return results
 
 
-def _versus_uniform(uniform: list[dict[str, float]], final: dict[str, float], target: float) -> dict[str, Any]:
+def _versus_uniform(uniform: list[dict[str, float]], tuned_ms: float, target: float) -> dict[str, Any]:
     """Profile fields comparing the tuned run with the fastest uniform config that meets ``target``.
 
     ``time_vs_best_uniform`` = best uniform run time / tuned run time (above 1: the tuned profile is faster).
@@ -322,7 +321,7 @@ def _versus_uniform(uniform: list[dict[str, float]], final: dict[str, float], ta
     meeting = [u for u in uniform if u["psnr_db"] >= target]
     best = min(meeting, key=lambda u: u["sparse_ms"]) if meeting else None
     return {"uniform": uniform, "best_uniform": best,
-            "time_vs_best_uniform": best["sparse_ms"] / final["sparse_ms"] if best else None}
+            "time_vs_best_uniform": best["sparse_ms"] / tuned_ms if best else None}
 
 
 def _study_target(storage: Any, prefix: str, task: Task) -> float:
