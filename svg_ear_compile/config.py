@@ -66,6 +66,9 @@ class SvgEarConfig:
         block_m, block_n: Triton kernel tile sizes (queries, keys); ``None`` takes them from the
             table in :mod:`svg_ear_compile.kernels.tiles` (by GPU, head dim and sequence length).
         impl: ``"auto"`` (Triton on CUDA when available, else reference), ``"triton"``, ``"reference"``.
+        cuda_graph: replay warm calls of the Triton path on a GPU as one CUDA graph per layer and
+            input shape (captured on the first warm call; see :mod:`svg_ear_compile.graphs`).
+            ``False`` launches the ~440 kernels of a call one by one.
         layer_overrides: ``{layer_index: {field: value}}`` applied by :meth:`for_layer`.
         version: schema version of the serialised form.
     """
@@ -86,6 +89,7 @@ class SvgEarConfig:
     block_m: int | None = None
     block_n: int | None = None
     impl: str = "auto"
+    cuda_graph: bool = True
     layer_overrides: dict[int, dict[str, Any]] = field(default_factory=dict)
     version: int = CONFIG_VERSION
 
@@ -101,8 +105,9 @@ class SvgEarConfig:
             raise _fail("dense_above_timestep", cut, "None or a finite number")
         if self.routing not in _ROUTINGS:
             raise _fail("routing", self.routing, f"one of {_ROUTINGS}")
-        if not isinstance(self.compensation, bool):
-            raise _fail("compensation", self.compensation, "a bool")
+        for name in ("compensation", "cuda_graph"):
+            if not isinstance(getattr(self, name), bool):
+                raise _fail(name, getattr(self, name), "a bool")
         _check_fraction("top_p", self.top_p, allow_zero=False)
         if self.budget is not None:
             _check_fraction("budget", self.budget, allow_zero=False)

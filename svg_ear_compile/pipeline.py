@@ -20,7 +20,8 @@ from typing import Any
 
 import torch
 
-from .config import SvgEarConfig
+from . import graphs
+from .config import SvgEarConfig, config_fields
 from .kernels import (
     centroid_mass_ref,
     cluster_stats_ref,
@@ -83,76 +84,40 @@ def run_pipeline(
 
     ``shared`` keys join every query's softmax exactly. Returns the output in ``q``'s dtype and the
     stats described in :func:`svg_ear_compile.svg_ear_attention` (density over the ``S × S`` area).
+    Warm calls of the Triton path on a GPU replay a CUDA graph (``config.cuda_graph``) unless a
+    stage timer is given.
     """
     batch, heads, seq_len, head_dim = q.shape
     impl = resolve_impl(config, q.device, q.dtype)
-    triton = _triton_kernels() if impl == "triton" else None
+    kernels = _triton_kernels() if impl == "triton" else None
 
     # The reference computes in float32 (float64 stays); the Triton kernels take 16-bit inputs as they
     # are (tensor cores) and accumulate in float32.
-    compute_dtype = q.dtype if triton else (torch.float64 if q.dtype == torch.float64 else torch.float32)
+    compute_dtype = q.dtype if kernels else (torch.float64 if q.dtype == torch.float64 else torch.float32)
     groups = batch * heads
-    queries = q.reshape(groups, seq_len, head_dim).to(compute_dtype)
-    keys = k.reshape(groups, seq_len, head_dim).to(compute_dtype)
-    values = v.reshape(groups, seq_len, v.shape[-1]).to(compute_dtype)
-    scale = 1.0 / math.sqrt(head_dim)
-    num_q_clusters = min(config.num_q_clusters, seq_len)
-    num_k_clusters = min(config.num_k_clusters, seq_len)
-
+    inputs = {"queries": q.reshape(groups, seq_len, head_dim).to(compute_dtype),
+              "keys": k.reshape(groups, seq_len, head_dim).to(compute_dtype),
+              "values": v.reshape(groups, seq_len, v.shape[-1]).to(compute_dtype)}
+    if shared is not None:
+        inputs.update(_grouped_shared(shared, compute_dtype))
+    num_q_clusters, num_k_clusters = min(config.num_q_clusters, seq_len), min(config.num_k_clusters, seq_len)
     state = state if state is not None else SvgEarState()
-    with timer("kmeans_q"):
-        q_centroids, q_labels, cold_q = _cluster(state, "query", queries, num_q_clusters, config, triton)
-    with timer("kmeans_k"):
-        k_centroids, k_labels, cold_k = _cluster(state, "key", keys, num_k_clusters, config, triton)
-    state.update(q_centroids, k_centroids, cold=cold_q or cold_k)
-
-    with timer("permute"):
-        query_layout = permute_ref.cluster_layout(q_labels, num_q_clusters)
-        key_layout = permute_ref.cluster_layout(k_labels, num_k_clusters)
-        queries_sorted = permute_ref.permute(queries, query_layout.perm)
-        keys_sorted = permute_ref.permute(keys, key_layout.perm)
-        values_sorted = permute_ref.permute(values, key_layout.perm)
-    with timer("stats"):
-        if triton:
-            query_means = triton.cluster_stats.segment_means(queries_sorted, query_layout.offsets)[0]
-            key_means, value_means = triton.cluster_stats.cluster_stats(keys_sorted, values_sorted, key_layout.offsets)
-        else:
-            query_means = cluster_stats_ref.cluster_means(queries, q_labels, query_layout.sizes)
-            key_means = cluster_stats_ref.cluster_means(keys, k_labels, key_layout.sizes)
-            value_means = cluster_stats_ref.cluster_means(values, k_labels, key_layout.sizes)
-    with timer("mass"):
-        mass_dtype = torch.float64 if q.dtype == torch.float64 else torch.float32
-        mass = centroid_mass_ref.centroid_mass(query_means.to(mass_dtype), key_means.to(mass_dtype),
-                                               key_layout.sizes, scale)
-    log_error = None
-    if config.routing == "error_aware" and (config.budget is None or config.budget < 1.0):
-        with timer("probe"):
-            if triton:
-                log_error = triton.probe.log_error_probe(query_means, keys_sorted, values_sorted, key_layout.offsets,
-                                                         key_means, value_means, scale)
-            else:
-                log_error = probe_ref.log_error_probe(
-                    query_means, keys, values, k_labels, key_means, value_means, key_layout.sizes, scale
-                )
-    with timer("routing"):
-        selected = routing_ref.route(mass, log_error, query_layout.sizes, key_layout.sizes, config)
-        block_map = BlockMap.from_selection(selected, query_layout.sizes, key_layout.sizes, check_sizes=False)
-    shared_args = () if shared is None else _grouped_shared(shared, compute_dtype)
-    attention_args = (queries_sorted, keys_sorted, values_sorted, query_layout, key_layout, block_map,
-                      key_means, value_means, scale, config.compensation, *shared_args)
-    if triton:
-        tiles = triton.tiles.tile_config(head_dim, seq_len, q.device, block_m=config.block_m, block_n=config.block_n)
-        with timer("attention"):  # writes the rows back in place: no separate unpermute
-            out = triton.sparse_attention.sparse_attention(
-                *attention_args, block_m=tiles.block_m, block_n=tiles.block_n, num_warps=tiles.num_warps,
-                num_stages=tiles.num_stages)
+    warm = (state.warm_centroids("query", inputs["queries"], num_q_clusters),
+            state.warm_centroids("key", inputs["keys"], num_k_clusters))
+    cold_q, cold_k = warm[0] is None, warm[1] is None
+    step = _SparseStep(config, kernels, timer, num_q_clusters, num_k_clusters, 1.0 / math.sqrt(head_dim),
+                       (config.kmeans_iters_init if cold_q else config.kmeans_iters,
+                        config.kmeans_iters_init if cold_k else config.kmeans_iters))
+    if kernels and config.cuda_graph and timer is no_timer and not (cold_q or cold_k) and graphs.can_capture(q.device):
+        key = (_config_key(config), graphs.signature(inputs))
+        outputs, centroids = graphs.run_graphed(state.graphs, key, step, inputs, warm)
     else:
-        with timer("attention"):
-            out_sorted = sparse_attention_ref.sparse_attention_ref(*attention_args)
-        with timer("unpermute"):
-            out = permute_ref.unpermute(out_sorted, query_layout.perm)
-    out = out.reshape(batch, heads, seq_len, v.shape[-1]).to(q.dtype)
-    density = block_map.density()
+        init = (kmeans_ref.strided_init(inputs["queries"], num_q_clusters) if cold_q else warm[0],
+                kmeans_ref.strided_init(inputs["keys"], num_k_clusters) if cold_k else warm[1])
+        outputs, centroids = step(inputs, init, None)
+    state.update(*centroids, cold=cold_q or cold_k)
+
+    density = outputs["density_per_head"]
     stats = {
         "density": density.mean(),  # a device tensor: reading it waits for the GPU, so only callers that ask do
         "density_per_head": density.reshape(batch, heads).float(),
@@ -163,29 +128,97 @@ def run_pipeline(
         "num_q_clusters": num_q_clusters,
         "num_k_clusters": num_k_clusters,
         "cold_start": cold_q or cold_k,
-        "query_labels": q_labels.reshape(batch, heads, seq_len),
-        "key_labels": k_labels.reshape(batch, heads, seq_len),
-        "selected": block_map.selected.reshape(batch, heads, num_q_clusters, num_k_clusters),
+        "query_labels": outputs["query_labels"].reshape(batch, heads, seq_len),
+        "key_labels": outputs["key_labels"].reshape(batch, heads, seq_len),
+        "selected": outputs["selected"].reshape(batch, heads, num_q_clusters, num_k_clusters),
     }
-    return out, stats
+    return outputs["out"].reshape(batch, heads, seq_len, v.shape[-1]).to(q.dtype), stats
 
 
-def _cluster(
-    state: SvgEarState,
-    kind: str,
-    points: torch.Tensor,
-    num_clusters: int,
-    config: SvgEarConfig,
-    triton: types.SimpleNamespace | None,
-) -> tuple[torch.Tensor, torch.Tensor, bool]:
-    init = state.warm_centroids(kind, points, num_clusters)
-    cold = init is None
-    if cold:
-        init = kmeans_ref.strided_init(points, num_clusters)
-    iters = config.kmeans_iters_init if cold else config.kmeans_iters
-    kmeans = triton.kmeans.kmeans if triton else kmeans_ref.kmeans
-    centroids, labels = kmeans(points, init, iters)
-    return centroids, labels, cold
+@dataclass
+class _SparseStep:
+    """One call of the pipeline on grouped ``(G, S, D)`` inputs from given initial centroids.
+
+    A function of its tensors only (no state, no host reads), so that :mod:`.graphs` can capture it.
+    ``iters`` are the Lloyd iterations of the queries and keys.
+    """
+
+    config: SvgEarConfig
+    kernels: types.SimpleNamespace | None
+    timer: StageTimer
+    num_q_clusters: int
+    num_k_clusters: int
+    scale: float
+    iters: tuple[int, int]
+
+    def __call__(self, inputs: dict[str, torch.Tensor], centroids: tuple[torch.Tensor, torch.Tensor],
+                 out: torch.Tensor | None) -> tuple[dict[str, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+        config, triton, timer, scale = self.config, self.kernels, self.timer, self.scale
+        queries, keys, values = inputs["queries"], inputs["keys"], inputs["values"]
+        iters_q, iters_k = self.iters
+        kmeans = triton.kmeans.kmeans if triton else kmeans_ref.kmeans
+        with timer("kmeans_q"):
+            q_centroids, q_labels = kmeans(queries, centroids[0], iters_q)
+        with timer("kmeans_k"):
+            k_centroids, k_labels = kmeans(keys, centroids[1], iters_k)
+
+        with timer("permute"):
+            query_layout = permute_ref.cluster_layout(q_labels, self.num_q_clusters)
+            key_layout = permute_ref.cluster_layout(k_labels, self.num_k_clusters)
+            queries_sorted = permute_ref.permute(queries, query_layout.perm)
+            keys_sorted = permute_ref.permute(keys, key_layout.perm)
+            values_sorted = permute_ref.permute(values, key_layout.perm)
+        with timer("stats"):
+            if triton:
+                query_means = triton.cluster_stats.segment_means(queries_sorted, query_layout.offsets)[0]
+                key_means, value_means = triton.cluster_stats.cluster_stats(keys_sorted, values_sorted,
+                                                                            key_layout.offsets)
+            else:
+                query_means = cluster_stats_ref.cluster_means(queries, q_labels, query_layout.sizes)
+                key_means = cluster_stats_ref.cluster_means(keys, k_labels, key_layout.sizes)
+                value_means = cluster_stats_ref.cluster_means(values, k_labels, key_layout.sizes)
+        with timer("mass"):
+            mass_dtype = torch.float64 if queries.dtype == torch.float64 else torch.float32
+            mass = centroid_mass_ref.centroid_mass(query_means.to(mass_dtype), key_means.to(mass_dtype),
+                                                   key_layout.sizes, scale)
+        log_error = None
+        if config.routing == "error_aware" and (config.budget is None or config.budget < 1.0):
+            with timer("probe"):
+                if triton:
+                    log_error = triton.probe.log_error_probe(query_means, keys_sorted, values_sorted,
+                                                             key_layout.offsets, key_means, value_means, scale)
+                else:
+                    log_error = probe_ref.log_error_probe(query_means, keys, values, k_labels, key_means,
+                                                          value_means, key_layout.sizes, scale)
+        with timer("routing"):
+            selected = routing_ref.route(mass, log_error, query_layout.sizes, key_layout.sizes, config)
+            block_map = BlockMap.from_selection(selected, query_layout.sizes, key_layout.sizes, check_sizes=False)
+        shared_args = tuple(inputs[name] for name in _SHARED_NAMES if name in inputs)
+        attention_args = (queries_sorted, keys_sorted, values_sorted, query_layout, key_layout, block_map,
+                          key_means, value_means, scale, config.compensation, *shared_args)
+        if triton:
+            tiles = triton.tiles.tile_config(queries.shape[-1], queries.shape[1], queries.device,
+                                             block_m=config.block_m, block_n=config.block_n)
+            with timer("attention"):  # writes the rows back in place: no separate unpermute
+                result = triton.sparse_attention.sparse_attention(
+                    *attention_args, block_m=tiles.block_m, block_n=tiles.block_n, num_warps=tiles.num_warps,
+                    num_stages=tiles.num_stages, out=out)
+        else:
+            with timer("attention"):
+                out_sorted = sparse_attention_ref.sparse_attention_ref(*attention_args)
+            with timer("unpermute"):
+                result = permute_ref.unpermute(out_sorted, query_layout.perm)
+        outputs = {"out": result, "density_per_head": block_map.density(), "query_labels": q_labels,
+                   "key_labels": k_labels, "selected": block_map.selected}
+        return outputs, (q_centroids, k_centroids)
+
+
+_SHARED_NAMES = ("shared_keys", "shared_values", "shared_valid")
+
+
+def _config_key(config: SvgEarConfig) -> tuple:
+    """The config's fields as a hashable tuple (per-layer overrides aside: they are resolved by now)."""
+    return tuple(getattr(config, name) for name in config_fields() if name != "layer_overrides")
 
 
 def _triton_kernels() -> types.SimpleNamespace:
@@ -196,9 +229,8 @@ def _triton_kernels() -> types.SimpleNamespace:
                                  sparse_attention=sparse_attention, tiles=tiles)
 
 
-def _grouped_shared(shared: SharedKeys, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _grouped_shared(shared: SharedKeys, dtype: torch.dtype) -> dict[str, torch.Tensor]:
     batch, heads, tokens, _ = shared.keys.shape
-    keys = shared.keys.reshape(batch * heads, tokens, -1).to(dtype)
-    values = shared.values.reshape(batch * heads, tokens, -1).to(dtype)
-    valid = shared.valid.repeat_interleave(heads, dim=0)
-    return keys, values, valid
+    return {"shared_keys": shared.keys.reshape(batch * heads, tokens, -1).to(dtype),
+            "shared_values": shared.values.reshape(batch * heads, tokens, -1).to(dtype),
+            "shared_valid": shared.valid.repeat_interleave(heads, dim=0)}

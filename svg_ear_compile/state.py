@@ -20,12 +20,17 @@ import torch
 
 
 class SvgEarState:
-    """Cached centroids ``(G, C, D)`` of one layer's queries and keys."""
+    """Cached centroids ``(G, C, D)`` of one layer's queries and keys, and the layer's CUDA graphs.
+
+    ``graphs`` maps an input signature and config to the captured warm pipeline
+    (:mod:`svg_ear_compile.graphs`); ``None`` marks one that could not be captured.
+    """
 
     def __init__(self) -> None:
         self.query_centroids: torch.Tensor | None = None
         self.key_centroids: torch.Tensor | None = None
         self.cold_starts = 0
+        self.graphs: dict[tuple, object] = {}
 
     @property
     def warm(self) -> bool:
@@ -48,3 +53,4 @@ class SvgEarState:
 
     def reset(self) -> None:
         self.query_centroids = self.key_centroids = None
+        self.graphs.clear()

@@ -76,12 +76,15 @@ def test_layer_key_resolves_the_layer_at_run_time():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="host syncs exist only with a GPU")
-def test_op_call_outside_record_never_waits_on_the_host():
+@pytest.mark.parametrize("cuda_graph", [False, True])
+def test_op_call_outside_record_never_waits_on_the_host(cuda_graph):
     q, k, v = video_qkv(1, 2, 4, 16, 32, 64, dtype=torch.bfloat16, device="cuda")
     config = SvgEarConfig(budget=0.2, num_q_clusters=16, num_k_clusters=64, min_seq_len=0,
-                          dense_above_timestep=900.0).to_yaml(one_line=True)
+                          dense_above_timestep=900.0, cuda_graph=cuda_graph).to_yaml(one_line=True)
     timestep = torch.tensor([500.0], device="cuda")
-    for _ in range(2):  # cold then warm k-means: compile every kernel outside the check; the timestep is read once
+    # cold then warm k-means (which captures the graph): every kernel compiles outside the check, and the
+    # timestep is read once
+    for _ in range(2):
         torch.ops.svg_ear.attention(q, k, v, config, 7, timestep)
     torch.cuda.set_sync_debug_mode("error")
     try:

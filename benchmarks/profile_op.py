@@ -1,0 +1,95 @@
+"""Where a warm SVG-EAR op call spends its time: GPU kernels vs the host launching them.
+
+Runs warm calls of the op (Triton path) under ``torch.profiler`` and prints, per call, the wall time,
+the summed GPU kernel time, the number of kernel launches and the GPU idle time between them, then
+the kernels by total GPU time. A wall time far above the kernel time means the host is the limit
+(launch overhead), not the GPU.
+
+    python benchmarks/profile_op.py                        # Wan2.1-1.3B 480p shape, 20% density
+    python benchmarks/profile_op.py --eager                # the same, kernels launched one by one
+    python benchmarks/profile_op.py --heads 40 --frames 21 --height 45 --width 80 --trace $OUT/op.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections import defaultdict
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+from svg_ear_compile import SvgEarConfig, SvgEarState
+from svg_ear_compile.pipeline import run_pipeline
+from svg_ear_compile.workloads import video_qkv
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--heads", type=int, default=12)
+    parser.add_argument("--frames", type=int, default=21)
+    parser.add_argument("--height", type=int, default=30)
+    parser.add_argument("--width", type=int, default=52)
+    parser.add_argument("--head-dim", type=int, default=128)
+    parser.add_argument("--density", type=float, default=0.2)
+    parser.add_argument("--q-clusters", type=int, default=256)
+    parser.add_argument("--k-clusters", type=int, default=1024)
+    parser.add_argument("--eager", action="store_true", help="launch kernels one by one (cuda_graph=False)")
+    parser.add_argument("--calls", type=int, default=3, help="profiled warm calls")
+    parser.add_argument("--top", type=int, default=25, help="kernels listed")
+    parser.add_argument("--trace", help="also write a Chrome trace to this file")
+    args = parser.parse_args()
+    if not torch.cuda.is_available():
+        raise SystemExit("profile_op.py profiles the Triton path: it needs a CUDA device")
+
+    device = torch.device("cuda")
+    q, k, v = video_qkv(1, args.heads, args.frames, args.height, args.width, args.head_dim,
+                        dtype=torch.bfloat16, device=device)
+    config = SvgEarConfig(num_q_clusters=args.q_clusters, num_k_clusters=args.k_clusters, budget=args.density,
+                          min_seq_len=0, impl="triton", cuda_graph=not args.eager)
+    state = SvgEarState()
+    for _ in range(3):  # cold call, then warm calls (the first captures the graph): compilation out of the way
+        run_pipeline(q, k, v, config, state)
+    torch.cuda.synchronize()
+
+    walls = []
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        for _ in range(args.calls):
+            start = time.perf_counter()
+            run_pipeline(q, k, v, config, state)
+            torch.cuda.synchronize()
+            walls.append((time.perf_counter() - start) * 1e3)
+    if args.trace:
+        prof.export_chrome_trace(args.trace)
+
+    kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+    gpu_us = sum(e.device_time for e in kernels)
+    spans = sorted((e.time_range.start, e.time_range.end) for e in kernels)
+    busy_us, cursor = 0.0, float("-inf")
+    for start, end in spans:
+        busy_us += max(0.0, end - max(start, cursor))
+        cursor = max(cursor, end)
+    print(f"shape H={args.heads} S={q.shape[2]} D={args.head_dim}, density {args.density}, "
+          f"{'eager launches' if args.eager else 'CUDA graph replay'}, {torch.cuda.get_device_name()}")
+    print(f"wall per call ms: {', '.join(f'{w:.2f}' for w in walls)} (profiler overhead included)")
+    print(f"per call: {len(kernels) / args.calls:.0f} kernel launches, "
+          f"GPU kernel time {gpu_us / args.calls / 1e3:.2f} ms, GPU busy {busy_us / args.calls / 1e3:.2f} ms")
+    by_name: dict[str, list[float]] = defaultdict(list)
+    for event in kernels:
+        by_name[event.name[:90]].append(event.device_time)
+    print(f"\n{'kernel':<92}{'calls':>6}{'ms/op call':>12}")
+    for name, times in sorted(by_name.items(), key=lambda item: -sum(item[1]))[:args.top]:
+        print(f"{name:<92}{len(times) // args.calls:>6}{sum(times) / args.calls / 1e3:>12.3f}")
+
+    # Without the profiler: the host's own time to issue one call vs the call's time on the device.
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    run_pipeline(q, k, v, config, state)
+    issue_ms = (time.perf_counter() - start) * 1e3
+    torch.cuda.synchronize()
+    total_ms = (time.perf_counter() - start) * 1e3
+    print(f"\nunprofiled call: host issues it in {issue_ms:.2f} ms, done after {total_ms:.2f} ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""CUDA-graph replay of the warm sparse pipeline: one capture per layer and input signature.
+
+A warm call of the Triton path issues ~440 kernels, most of them tiny. On an H100 at the
+Wan2.1-1.3B shape the host needs ~13 ms to issue them while the GPU runs the ones before the
+attention kernel in ~5 ms, so the GPU waits for the host (``benchmarks/profile_op.py``). A graph
+replays all of them with one launch.
+
+The first warm call of a (layer, signature) runs eagerly on static input buffers, then captures
+the same step; later calls copy their inputs in, replay, and clone the outputs out.
+
+Memory: every graph of a device allocates its intermediates from one shared pool. The inputs and
+outputs live outside it, in buffers shared by every graph of the same signature, and each graph
+keeps its layer's centroids in buffers of its own that the replay reads and updates in place. No
+tensor from the pool outlives a replay, so graphs sharing the pool may replay in any order.
+"""
+
+from __future__ import annotations
+
+import warnings
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+Tensors = dict[str, torch.Tensor]
+Centroids = tuple[torch.Tensor, torch.Tensor]
+# step(inputs, centroids, out) -> (outputs, new centroids); out, when given, receives outputs["out"].
+Step = Callable[[Tensors, Centroids, torch.Tensor | None], tuple[Tensors, Centroids]]
+
+
+class _StaticIO:
+    """Input and output buffers shared by every graph of one signature (held while a graph uses them)."""
+
+    def __init__(self, inputs: Tensors) -> None:
+        self.inputs = {name: torch.empty_like(t, memory_format=torch.contiguous_format) for name, t in inputs.items()}
+        self.outputs: Tensors | None = None
+
+
+@dataclass
+class _Captured:
+    graph: torch.cuda.CUDAGraph
+    io: _StaticIO
+    centroids: Centroids
+
+
+_static_io: weakref.WeakValueDictionary[tuple, _StaticIO] = weakref.WeakValueDictionary()
+_pools: dict[torch.device, tuple[int, int]] = {}
+
+
+def signature(inputs: Tensors) -> tuple:
+    """What a graph's buffers depend on: names, shapes, dtypes and device of the inputs."""
+    return tuple((name, tuple(t.shape), t.dtype, t.device) for name, t in sorted(inputs.items()))
+
+
+def can_capture(device: torch.device) -> bool:
+    """CUDA, and not already inside someone else's capture (then the kernels join that graph instead)."""
+    return device.type == "cuda" and not torch.cuda.is_current_stream_capturing()
+
+
+def run_graphed(graphs: dict, key: tuple, step: Step, inputs: Tensors, centroids: Centroids) -> tuple[Tensors,
+                                                                                                     Centroids]:
+    """``step(inputs, centroids)`` through the graph ``graphs[key]``, capturing it on the first call.
+
+    Returns fresh output tensors and the new centroids (the graph's own buffers: pass them back as
+    ``centroids`` next time and no copy is needed). A step that cannot be captured (it reads a value
+    back to the host, say) runs eagerly from then on, with one warning.
+    """
+    captured = graphs.get(key)
+    if captured is None and key in graphs:
+        return step(inputs, centroids, None)
+    if captured is None:
+        return _capture(graphs, key, step, inputs, centroids)
+    io = captured.io
+    for name, tensor in inputs.items():
+        io.inputs[name].copy_(tensor)
+    for buffer, current in zip(captured.centroids, centroids, strict=True):
+        if current is not buffer:
+            buffer.copy_(current)
+    captured.graph.replay()
+    return {name: buffer.clone() for name, buffer in io.outputs.items()}, captured.centroids
+
+
+def _capture(graphs: dict, key: tuple, step: Step, inputs: Tensors, centroids: Centroids) -> tuple[Tensors,
+                                                                                                  Centroids]:
+    sig = signature(inputs)
+    io = _static_io.get(sig)
+    if io is None:
+        io = _static_io[sig] = _StaticIO(inputs)
+    for name, tensor in inputs.items():
+        io.inputs[name].copy_(tensor)
+    # The eager run on the static buffers is this call's answer and compiles every kernel before capture.
+    outputs, new_centroids = step(io.inputs, centroids, None)
+    if io.outputs is None:
+        io.outputs = {name: torch.empty_like(t) for name, t in outputs.items()}
+    buffers = tuple(c.clone() for c in new_centroids)
+    device = outputs["out"].device
+    graph = torch.cuda.CUDAGraph()
+    try:
+        with torch.cuda.graph(graph, pool=_pools.setdefault(device, torch.cuda.graph_pool_handle())):
+            captured_outputs, captured_centroids = step(io.inputs, buffers, io.outputs["out"])
+            for name, tensor in captured_outputs.items():
+                if tensor is not io.outputs[name]:
+                    io.outputs[name].copy_(tensor)
+            for buffer, tensor in zip(buffers, captured_centroids, strict=True):
+                buffer.copy_(tensor)
+    except RuntimeError as error:
+        warnings.warn(f"svg_ear: CUDA graph capture of the sparse pipeline failed, running it eagerly: {error}",
+                      RuntimeWarning, stacklevel=3)
+        graphs[key] = None
+        return outputs, new_centroids
+    graphs[key] = _Captured(graph, io, buffers)
+    return outputs, buffers

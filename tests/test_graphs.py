@@ -1,0 +1,98 @@
+# CUDA-graph replay of the warm pipeline equals the eager pipeline, call for call and layer for layer.
+import warnings
+
+import pytest
+import torch
+
+from svg_ear_compile import SvgEarConfig, SvgEarState, graphs, svg_ear_attention
+from svg_ear_compile.workloads import video_qkv
+
+from ._oracles import rel_error
+
+CONFIG = SvgEarConfig(num_q_clusters=16, num_k_clusters=48, min_seq_len=0, budget=0.25, kmeans_iters_init=8)
+
+
+def test_config_flag_is_validated_and_round_trips():
+    assert SvgEarConfig.from_yaml(CONFIG.replace(cuda_graph=False).to_yaml()).cuda_graph is False
+    with pytest.raises(ValueError, match="cuda_graph"):
+        CONFIG.replace(cuda_graph="yes")
+
+
+def test_graphs_only_where_cuda_can_capture():
+    assert not graphs.can_capture(torch.device("cpu"))
+
+
+gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU")
+
+
+def _steps(layers: int, calls: int, seed: int = 0):
+    """``calls`` denoising steps of ``layers`` layers: new inputs each call, one shape."""
+    return [[video_qkv(1, 3, 4, 12, 20, 64, seed=seed + 100 * call + layer, dtype=torch.bfloat16, device="cuda")
+             for layer in range(layers)] for call in range(calls)]
+
+
+def _run(steps, config, order=None):
+    states = [SvgEarState() for _ in steps[0]]
+    results = []
+    for layer_inputs in steps:
+        for layer in order or range(len(layer_inputs)):
+            results.append(svg_ear_attention(*layer_inputs[layer], config, state=states[layer], return_stats=True))
+    return states, results
+
+
+@gpu
+def test_graphed_calls_equal_eager_calls_bitwise():
+    steps = _steps(layers=2, calls=4)
+    eager_states, eager = _run(steps, CONFIG.replace(cuda_graph=False))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a capture that falls back to eager warns: fail on it
+        graph_states, graphed = _run(steps, CONFIG)
+    assert all(not s.graphs for s in eager_states)
+    assert all(isinstance(g, graphs._Captured) for s in graph_states for g in s.graphs.values())
+    for (out, stats), (ref, ref_stats) in zip(graphed, eager, strict=True):
+        assert torch.equal(out, ref)
+        for name in ("query_labels", "key_labels", "selected", "density_per_head"):
+            assert torch.equal(stats[name], ref_stats[name]), name
+    exact = torch.nn.functional.scaled_dot_product_attention(*(t.float() for t in steps[-1][1]))
+    assert rel_error(graphed[-1][0], exact) < 0.1
+
+
+@gpu
+def test_layers_sharing_the_pool_replay_in_any_order_and_outputs_are_not_aliased():
+    steps = _steps(layers=3, calls=4, seed=7)
+    _, eager = _run(steps, CONFIG.replace(cuda_graph=False), order=[2, 0, 1])
+    _, graphed = _run(steps, CONFIG, order=[2, 0, 1])
+    # every output of every call is still intact after all later replays: nothing aliases a static buffer
+    for (out, _), (ref, _) in zip(graphed, eager, strict=True):
+        assert torch.equal(out, ref)
+
+
+@gpu
+def test_a_new_shape_captures_its_own_graph_and_the_old_one_still_replays():
+    state, config = SvgEarState(), CONFIG.replace(num_q_clusters=8, num_k_clusters=16)
+    small = video_qkv(1, 2, 2, 8, 8, 64, dtype=torch.bfloat16, device="cuda")
+    large = video_qkv(1, 2, 4, 8, 8, 64, dtype=torch.bfloat16, device="cuda")
+    reference = SvgEarState()
+    for inputs in (small, small, small, large, large, large, small):
+        # a new shape resets the centroids: cold start, then a warm eager call that captures, then replays
+        out = svg_ear_attention(*inputs, config, state=state)
+        ref = svg_ear_attention(*inputs, config.replace(cuda_graph=False), state=reference)
+        assert torch.equal(out, ref)
+    assert len(state.graphs) == 2
+
+
+@gpu
+def test_a_step_that_cannot_be_captured_runs_eagerly_with_one_warning():
+    def step(inputs, centroids, out):
+        scale = inputs["x"].abs().max().item()  # a host read: not capturable
+        return {"out": inputs["x"] / scale}, centroids
+
+    x = torch.randn(4, 8, device="cuda")
+    centroids = (torch.zeros(1, device="cuda"), torch.zeros(1, device="cuda"))
+    table: dict = {}
+    with pytest.warns(RuntimeWarning, match="CUDA graph capture"):
+        first, _ = graphs.run_graphed(table, "k", step, {"x": x}, centroids)
+    second, _ = graphs.run_graphed(table, "k", step, {"x": 2 * x}, centroids)
+    assert table == {"k": None}
+    torch.testing.assert_close(first, {"out": x / x.abs().max()})
+    torch.testing.assert_close(second, {"out": x / x.abs().max()})
