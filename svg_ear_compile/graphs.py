@@ -37,15 +37,28 @@ class _StaticIO:
         self.outputs: Tensors | None = None
 
 
-@dataclass
+@dataclass(eq=False)
 class _Captured:
     graph: torch.cuda.CUDAGraph
     io: _StaticIO
     centroids: Centroids
+    device: torch.device
 
 
 _static_io: weakref.WeakValueDictionary[tuple, _StaticIO] = weakref.WeakValueDictionary()
-_pools: dict[torch.device, tuple[int, int]] = {}
+_live_graphs: weakref.WeakSet[_Captured] = weakref.WeakSet()
+
+
+def _shared_pool(device: torch.device) -> tuple[int, int] | None:
+    """The memory pool of a live graph on ``device`` (None: the new graph starts a pool).
+
+    A pool lives as long as a graph uses it, so it is taken from a live graph, never kept as a bare
+    handle (a handle outliving its graphs names a freed pool).
+    """
+    for captured in _live_graphs:
+        if captured.device == device:
+            return captured.graph.pool()
+    return None
 
 
 def signature(inputs: Tensors) -> tuple:
@@ -97,7 +110,7 @@ def _capture(graphs: dict, key: tuple, step: Step, inputs: Tensors, centroids: C
     device = outputs["out"].device
     graph = torch.cuda.CUDAGraph()
     try:
-        with torch.cuda.graph(graph, pool=_pools.setdefault(device, torch.cuda.graph_pool_handle())):
+        with torch.cuda.graph(graph, pool=_shared_pool(device)):
             captured_outputs, captured_centroids = step(io.inputs, buffers, io.outputs["out"])
             for name, tensor in captured_outputs.items():
                 if tensor is not io.outputs[name]:
@@ -109,5 +122,6 @@ def _capture(graphs: dict, key: tuple, step: Step, inputs: Tensors, centroids: C
                       RuntimeWarning, stacklevel=3)
         graphs[key] = None
         return outputs, new_centroids
-    graphs[key] = _Captured(graph, io, buffers)
+    graphs[key] = captured = _Captured(graph, io, buffers, device)
+    _live_graphs.add(captured)
     return outputs, buffers

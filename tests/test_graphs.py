@@ -7,8 +7,6 @@ import torch
 from svg_ear_compile import SvgEarConfig, SvgEarState, graphs, svg_ear_attention
 from svg_ear_compile.workloads import video_qkv
 
-from ._oracles import rel_error
-
 CONFIG = SvgEarConfig(num_q_clusters=16, num_k_clusters=48, min_seq_len=0, budget=0.25, kmeans_iters_init=8)
 
 
@@ -53,8 +51,6 @@ def test_graphed_calls_equal_eager_calls_bitwise():
         assert torch.equal(out, ref)
         for name in ("query_labels", "key_labels", "selected", "density_per_head"):
             assert torch.equal(stats[name], ref_stats[name]), name
-    exact = torch.nn.functional.scaled_dot_product_attention(*(t.float() for t in steps[-1][1]))
-    assert rel_error(graphed[-1][0], exact) < 0.1
 
 
 @gpu
@@ -96,3 +92,16 @@ def test_a_step_that_cannot_be_captured_runs_eagerly_with_one_warning():
     assert table == {"k": None}
     torch.testing.assert_close(first, {"out": x / x.abs().max()})
     torch.testing.assert_close(second, {"out": x / x.abs().max()})
+    torch.randn(1, device="cuda")  # the failed capture left the random generator usable
+
+
+@gpu
+def test_graphs_of_released_layers_do_not_break_later_captures():
+    # every layer's state (and graph) dies between the two runs: the second run's captures need a live pool
+    for seed in (0, 1):
+        steps = _steps(layers=2, calls=3, seed=seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            _, graphed = _run(steps, CONFIG)
+        _, eager = _run(steps, CONFIG.replace(cuda_graph=False))
+        assert all(torch.equal(out, ref) for (out, _), (ref, _) in zip(graphed, eager, strict=True))
