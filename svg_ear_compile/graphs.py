@@ -76,8 +76,8 @@ def run_graphed(graphs: dict, key: tuple, step: Step, inputs: Tensors, centroids
     """``step(inputs, centroids)`` through the graph ``graphs[key]``, capturing it on the first call.
 
     Returns fresh output tensors and the new centroids (the graph's own buffers: pass them back as
-    ``centroids`` next time and no copy is needed). A step that cannot be captured (it reads a value
-    back to the host, say) runs eagerly from then on, with one warning.
+    ``centroids`` next time and no copy is needed). A step that waits on the host (it reads a value
+    back, say) cannot be captured: it runs eagerly from then on, with one warning.
     """
     captured = graphs.get(key)
     if captured is None and key in graphs:
@@ -103,7 +103,15 @@ def _capture(graphs: dict, key: tuple, step: Step, inputs: Tensors, centroids: C
     for name, tensor in inputs.items():
         io.inputs[name].copy_(tensor)
     # The eager run on the static buffers is this call's answer and compiles every kernel before capture.
-    outputs, new_centroids = step(io.inputs, centroids, None)
+    # It runs with host syncs as errors: a step that waits on the host cannot be captured, and a capture
+    # that fails part-way leaves PyTorch's CUDA random generator unusable, so such a step is found here.
+    try:
+        outputs, new_centroids = _without_host_syncs(step, io.inputs, centroids)
+    except RuntimeError as error:
+        warnings.warn(f"svg_ear: the sparse pipeline waits on the host, so it runs without a CUDA graph: {error}",
+                      RuntimeWarning, stacklevel=3)
+        graphs[key] = None
+        return step(inputs, centroids, None)
     if io.outputs is None:
         io.outputs = {name: torch.empty_like(t) for name, t in outputs.items()}
     buffers = tuple(c.clone() for c in new_centroids)
@@ -118,10 +126,18 @@ def _capture(graphs: dict, key: tuple, step: Step, inputs: Tensors, centroids: C
             for buffer, tensor in zip(buffers, captured_centroids, strict=True):
                 buffer.copy_(tensor)
     except RuntimeError as error:
-        warnings.warn(f"svg_ear: CUDA graph capture of the sparse pipeline failed, running it eagerly: {error}",
-                      RuntimeWarning, stacklevel=3)
-        graphs[key] = None
-        return outputs, new_centroids
+        raise RuntimeError("svg_ear: CUDA graph capture of the sparse pipeline failed; run with "
+                           "SvgEarConfig(cuda_graph=False) (a failed capture can leave this process's CUDA "
+                           f"random generator unusable): {error}") from error
     graphs[key] = captured = _Captured(graph, io, buffers, device)
     _live_graphs.add(captured)
     return outputs, buffers
+
+
+def _without_host_syncs(step: Step, inputs: Tensors, centroids: Centroids) -> tuple[Tensors, Centroids]:
+    previous = torch.cuda.get_sync_debug_mode()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        return step(inputs, centroids, None)
+    finally:
+        torch.cuda.set_sync_debug_mode(previous)

@@ -31,15 +31,8 @@ def cluster_layout(labels: torch.Tensor, num_clusters: int) -> ClusterLayout:
 
 
 def permute(x: torch.Tensor, perm: torch.Tensor) -> torch.Tensor:
-    """Rows of ``x`` (G, N, D) in the order ``perm`` (G, N).
-
-    One row gather over the flattened ``(G·N, D)`` rows: row ``r`` of group ``g`` is flat row
-    ``g·N + perm[g, r]`` (copies whole rows, where ``gather`` with an expanded index reads an index
-    per element).
-    """
-    groups, n, d = x.shape
-    flat = perm + torch.arange(0, groups * n, n, device=perm.device).unsqueeze(1)
-    return x.reshape(groups * n, d).index_select(0, flat.reshape(-1)).reshape(groups, n, d)
+    """Rows of ``x`` (G, N, D) in the order ``perm`` (G, N)."""
+    return torch.gather(x, 1, perm.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
 
 
 def unpermute(x_sorted: torch.Tensor, perm: torch.Tensor) -> torch.Tensor:
