@@ -136,8 +136,14 @@ def _capture(graphs: dict, key: tuple, step: Step, inputs: Tensors, centroids: C
 
 def _without_host_syncs(step: Step, inputs: Tensors, centroids: Centroids) -> tuple[Tensors, Centroids]:
     previous = torch.cuda.get_sync_debug_mode()
-    torch.cuda.set_sync_debug_mode("error")
+    _set_sync_debug_mode("error")
     try:
         return step(inputs, centroids, None)
     finally:
-        torch.cuda.set_sync_debug_mode(previous)
+        _set_sync_debug_mode(previous)
+
+
+def _set_sync_debug_mode(mode: str | int) -> None:
+    with warnings.catch_warnings():  # torch warns that the debug mode is a prototype, on every switch
+        warnings.filterwarnings("ignore", message="Synchronization debug mode")
+        torch.cuda.set_sync_debug_mode(mode)
