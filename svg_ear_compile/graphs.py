@@ -29,23 +29,23 @@ Centroids = tuple[torch.Tensor, torch.Tensor]
 Step = Callable[[Tensors, Centroids, torch.Tensor | None], tuple[Tensors, Centroids]]
 
 
-class _StaticIO:
-    """Input and output buffers shared by every graph of one signature (held while a graph uses them)."""
+class _Buffers:
+    """Tensors shared by every graph whose inputs (or outputs) have one signature; held while a graph uses them."""
 
-    def __init__(self, inputs: Tensors) -> None:
-        self.inputs = {name: torch.empty_like(t, memory_format=torch.contiguous_format) for name, t in inputs.items()}
-        self.outputs: Tensors | None = None
+    def __init__(self, like: Tensors) -> None:
+        self.tensors = {name: torch.empty_like(t, memory_format=torch.contiguous_format) for name, t in like.items()}
 
 
 @dataclass(eq=False)
 class _Captured:
     graph: torch.cuda.CUDAGraph
-    io: _StaticIO
+    inputs: _Buffers
+    outputs: _Buffers
     centroids: Centroids
     device: torch.device
 
 
-_static_io: weakref.WeakValueDictionary[tuple, _StaticIO] = weakref.WeakValueDictionary()
+_buffers: weakref.WeakValueDictionary[tuple, _Buffers] = weakref.WeakValueDictionary()
 _live_graphs: weakref.WeakSet[_Captured] = weakref.WeakSet()
 
 
@@ -84,54 +84,59 @@ def run_graphed(graphs: dict, key: tuple, step: Step, inputs: Tensors, centroids
         return step(inputs, centroids, None)
     if captured is None:
         return _capture(graphs, key, step, inputs, centroids)
-    io = captured.io
     for name, tensor in inputs.items():
-        io.inputs[name].copy_(tensor)
+        captured.inputs.tensors[name].copy_(tensor)
     for buffer, current in zip(captured.centroids, centroids, strict=True):
         if current is not buffer:
             buffer.copy_(current)
     captured.graph.replay()
-    return {name: buffer.clone() for name, buffer in io.outputs.items()}, captured.centroids
+    return {name: buffer.clone() for name, buffer in captured.outputs.tensors.items()}, captured.centroids
+
+
+def _shared_buffers(like: Tensors) -> _Buffers:
+    """The buffers of ``like``'s signature, created on first use."""
+    sig = signature(like)
+    buffers = _buffers.get(sig)
+    if buffers is None:
+        buffers = _buffers[sig] = _Buffers(like)
+    return buffers
 
 
 def _capture(graphs: dict, key: tuple, step: Step, inputs: Tensors, centroids: Centroids) -> tuple[Tensors,
                                                                                                   Centroids]:
-    sig = signature(inputs)
-    io = _static_io.get(sig)
-    if io is None:
-        io = _static_io[sig] = _StaticIO(inputs)
+    static_inputs = _shared_buffers(inputs)
     for name, tensor in inputs.items():
-        io.inputs[name].copy_(tensor)
+        static_inputs.tensors[name].copy_(tensor)
     # The eager run on the static buffers is this call's answer and compiles every kernel before capture.
     # It runs with host syncs as errors: a step that waits on the host cannot be captured, and a capture
     # that fails part-way leaves PyTorch's CUDA random generator unusable, so such a step is found here.
     try:
-        outputs, new_centroids = _without_host_syncs(step, io.inputs, centroids)
+        outputs, new_centroids = _without_host_syncs(step, static_inputs.tensors, centroids)
     except RuntimeError as error:
         warnings.warn(f"svg_ear: the sparse pipeline waits on the host, so it runs without a CUDA graph: {error}",
                       RuntimeWarning, stacklevel=3)
         graphs[key] = None
         return step(inputs, centroids, None)
-    if io.outputs is None:
-        io.outputs = {name: torch.empty_like(t) for name, t in outputs.items()}
-    buffers = tuple(c.clone() for c in new_centroids)
+    static_outputs = _shared_buffers(outputs)  # their shapes depend on the config (cluster counts) too
+    centroid_buffers = tuple(c.clone() for c in new_centroids)
     device = outputs["out"].device
     graph = torch.cuda.CUDAGraph()
     try:
         with torch.cuda.graph(graph, pool=_shared_pool(device)):
-            captured_outputs, captured_centroids = step(io.inputs, buffers, io.outputs["out"])
+            captured_outputs, captured_centroids = step(static_inputs.tensors, centroid_buffers,
+                                                        static_outputs.tensors["out"])
             for name, tensor in captured_outputs.items():
-                if tensor is not io.outputs[name]:
-                    io.outputs[name].copy_(tensor)
-            for buffer, tensor in zip(buffers, captured_centroids, strict=True):
+                if tensor is not static_outputs.tensors[name]:
+                    static_outputs.tensors[name].copy_(tensor)
+            for buffer, tensor in zip(centroid_buffers, captured_centroids, strict=True):
                 buffer.copy_(tensor)
     except RuntimeError as error:
         raise RuntimeError("svg_ear: CUDA graph capture of the sparse pipeline failed; run with "
                            "SvgEarConfig(cuda_graph=False) (a failed capture can leave this process's CUDA "
                            f"random generator unusable): {error}") from error
-    graphs[key] = captured = _Captured(graph, io, buffers, device)
+    graphs[key] = captured = _Captured(graph, static_inputs, static_outputs, centroid_buffers, device)
     _live_graphs.add(captured)
-    return outputs, buffers
+    return outputs, centroid_buffers
 
 
 def _without_host_syncs(step: Step, inputs: Tensors, centroids: Centroids) -> tuple[Tensors, Centroids]:

@@ -78,6 +78,20 @@ def test_a_new_shape_captures_its_own_graph_and_the_old_one_still_replays():
 
 
 @gpu
+def test_layers_with_other_cluster_counts_on_one_shape_each_get_their_graph():
+    # layer 1's block map has another shape: its graph needs output buffers of its own while layer 0's live
+    config = CONFIG.replace(layer_overrides={1: {"num_q_clusters": 8, "num_k_clusters": 32, "block_m": 64}})
+    steps = _steps(layers=2, calls=4, seed=3)
+    results = {}
+    for cuda_graph in (True, False):
+        states = [SvgEarState(), SvgEarState()]
+        results[cuda_graph] = [svg_ear_attention(*inputs, config.replace(cuda_graph=cuda_graph), state=states[layer],
+                                                 layer=layer)
+                               for layer_inputs in steps for layer, inputs in enumerate(layer_inputs)]
+    assert all(torch.equal(out, ref) for out, ref in zip(results[True], results[False], strict=True))
+
+
+@gpu
 def test_a_step_that_waits_on_the_host_runs_eagerly_with_one_warning():
     def step(inputs, centroids, out):
         scale = inputs["x"].abs().max().item()  # a host read: not capturable
