@@ -50,7 +50,9 @@ class SvgEarConfig:
         num_q_clusters: k-means clusters of the queries (QC); clamped to the sequence length.
         num_k_clusters: k-means clusters of the keys (KC); clamped to the sequence length.
         kmeans_iters_init: Lloyd iterations on a layer's first call (cold start).
-        kmeans_iters: Lloyd iterations on later calls, warm-started from the cached centroids.
+        kmeans_iters: Lloyd iterations on later calls, warm-started from the cached centroids. An
+            iteration is an assignment and an update; the tokens are clustered by the last
+            assignment, and its update becomes the next call's centroids (0: assign only).
         routing: ``"error_aware"`` (EAR: rank blocks by probe error per unit cost) or
             ``"attention"`` (SVG2: rank blocks by centroid attention mass, top-p).
         compensation: add every skipped block back through its centroid (parameter-free).

@@ -140,7 +140,10 @@ class _SparseStep:
     """One call of the pipeline on grouped ``(G, S, D)`` inputs from given initial centroids.
 
     A function of its tensors only (no state, no host reads), so that :mod:`.graphs` can capture it.
-    ``iters`` are the Lloyd iterations of the queries and keys.
+    ``iters`` are the Lloyd iterations (assignment, then update) of the queries and keys. The labels
+    are those of the last assignment; its update is the cluster means the attention needs anyway,
+    so k-means runs ``iters − 1`` updates of its own and the means become the next call's centroids
+    (``iters = 0``: the labels of the given centroids, which stay as they are).
     """
 
     config: SvgEarConfig
@@ -157,10 +160,11 @@ class _SparseStep:
         queries, keys, values = inputs["queries"], inputs["keys"], inputs["values"]
         iters_q, iters_k = self.iters
         kmeans = triton.kmeans.kmeans if triton else kmeans_ref.kmeans
+        # Lloyd iterations but the last update, which is the cluster means computed below anyway.
         with timer("kmeans_q"):
-            q_centroids, q_labels = kmeans(queries, centroids[0], iters_q)
+            q_centroids, q_labels = kmeans(queries, centroids[0], max(iters_q - 1, 0))
         with timer("kmeans_k"):
-            k_centroids, k_labels = kmeans(keys, centroids[1], iters_k)
+            k_centroids, k_labels = kmeans(keys, centroids[1], max(iters_k - 1, 0))
 
         with timer("permute"):
             query_layout = permute_ref.cluster_layout(q_labels, self.num_q_clusters)
@@ -210,10 +214,17 @@ class _SparseStep:
                 result = permute_ref.unpermute(out_sorted, query_layout.perm)
         outputs = {"out": result, "density_per_head": block_map.density(), "query_labels": q_labels,
                    "key_labels": k_labels, "selected": block_map.selected}
-        return outputs, (q_centroids, k_centroids)
+        next_centroids = (_lloyd_update(query_means, query_layout.sizes, q_centroids) if iters_q else q_centroids,
+                          _lloyd_update(key_means, key_layout.sizes, k_centroids) if iters_k else k_centroids)
+        return outputs, next_centroids
 
 
 _SHARED_NAMES = ("shared_keys", "shared_values", "shared_valid")
+
+
+def _lloyd_update(means: torch.Tensor, sizes: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
+    """The last Lloyd update from this call's cluster means: an empty cluster keeps its centroid."""
+    return torch.where((sizes > 0).unsqueeze(-1), means.to(previous.dtype), previous)
 
 
 def _config_key(config: SvgEarConfig) -> tuple:

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from svg_ear_compile import SvgEarConfig, SvgEarState, svg_ear_attention
+from svg_ear_compile.kernels import kmeans_ref
 from svg_ear_compile.workloads import video_qkv
 
 from ._oracles import rel_error, replaced_key_oracle
@@ -161,6 +162,28 @@ def test_warm_start_with_zero_iterations_reuses_the_clustering():
     _, first = svg_ear_attention(q, k, v, cfg, state=state, return_stats=True)
     _, second = svg_ear_attention(q, k, v, cfg, state=state, return_stats=True)
     assert torch.equal(first["key_labels"], second["key_labels"])
+
+
+@pytest.mark.parametrize("iters", [1, 2, 3])
+def test_warm_call_runs_iters_lloyd_steps_and_caches_the_means_of_its_clusters(iters):
+    cfg = SvgEarConfig(**SMALL, budget=0.3, kmeans_iters=iters)
+    state = SvgEarState()
+    svg_ear_attention(*video_qkv(1, 2, 2, 8, 8, 32, seed=1), cfg, state=state)  # the cold call fills the cache
+    q, k, v = video_qkv(1, 2, 2, 8, 8, 32, seed=2)  # the next step's tokens: far from converged
+    previous = {"query": state.query_centroids, "key": state.key_centroids}
+    _, stats = svg_ear_attention(q, k, v, cfg, state=state, return_stats=True)
+    for kind, x in (("query", q), ("key", k)):
+        points, labels = x.reshape(2, -1, 32), stats[f"{kind}_labels"].reshape(2, -1)
+        # oracle: the reference k-means from the cached centroids, iters - 1 steps, then an assignment;
+        # the cache then holds the last update: each cluster's mean (an empty one keeps its centroid)
+        before_update, expected_labels = kmeans_ref.kmeans(points, previous[kind], iters - 1)
+        assert torch.equal(labels, expected_labels)
+        centroids = getattr(state, f"{kind}_centroids")
+        for group in range(2):
+            for cluster in range(centroids.shape[1]):
+                members = points[group][labels[group] == cluster]
+                mean = members.mean(0) if len(members) else before_update[group, cluster]
+                torch.testing.assert_close(centroids[group, cluster], mean)
 
 
 def test_large_sequence_runs_on_cpu():
