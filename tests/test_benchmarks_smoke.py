@@ -48,6 +48,26 @@ def test_bench_e2e_keeps_the_runs_measured_before_a_failure(tmp_path):
     assert [row["run"] for row in partial["partial_runs"]] == ["dense", "no_self_attn", "svg_ear@0.25"]
 
 
+def test_bench_op_reference_smoke_run(tmp_path):
+    bench_op = pytest.importorskip("bench_op")
+    out = tmp_path / "op.json"
+    bench_op.main(["--frames", "2", "--height", "8", "--width", "16", "--heads", "2", "--head-dim", "32",
+                   "--dtype", "float32", "--impls", "reference", "--densities", "0.3", "--q-clusters", "16",
+                   "--k-clusters", "64", "--repeats", "1", "--json", str(out)])
+    runs = {row["mode"]: row for row in json.loads(out.read_text())["runs"]}
+    assert set(runs) == {"ear", "svg2"}
+    assert all(abs(row["density"] - 0.3) < 0.1 and row["untimed_ms"] is None for row in runs.values())
+    assert runs["ear"]["rel_error"] < runs["svg2"]["rel_error"]  # compensation: the point of EAR
+
+
+def test_profile_op_says_it_needs_a_gpu(monkeypatch):
+    profile_op = pytest.importorskip("profile_op")
+    monkeypatch.setattr(sys, "argv", ["profile_op.py"])
+    monkeypatch.setattr(profile_op.torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SystemExit, match="needs a CUDA device"):
+        profile_op.main()
+
+
 @pytest.mark.slow
 def test_bench_quality_smoke_runs(tmp_path):
     pytest.importorskip("matplotlib")
