@@ -60,6 +60,16 @@ def test_bench_op_reference_smoke_run(tmp_path):
     assert runs["ear"]["rel_error"] < runs["svg2"]["rel_error"]  # compensation: the point of EAR
 
 
+def test_query_tile_fill_counts_padded_rows():
+    query_tile_fill = pytest.importorskip("query_tile_fill")
+    import torch
+
+    sizes = torch.tensor([[128.0, 130.0, 20.0, 0.0]])  # tiles of 128: 1 + 2 + 1 + 0 = 4 tiles, 278 rows
+    assert query_tile_fill.tile_fill(sizes, 128) == pytest.approx(278 / 512)
+    # the remainders of 2 and 20 rows fit 64-row tiles: 128 + (128 + 64) + 64
+    assert query_tile_fill.tile_fill(sizes, 128, half_height_remainders=True) == pytest.approx(278 / 384)
+
+
 def test_profile_op_says_it_needs_a_gpu(monkeypatch):
     profile_op = pytest.importorskip("profile_op")
     monkeypatch.setattr(sys, "argv", ["profile_op.py"])
