@@ -200,8 +200,9 @@ def run_shape(name, heads, frames, height, width, density, args, device, dtype, 
         methods[label] = (lambda comp=comp: sparse_attention(*kernel_args, comp, **launch), sparse_flops,
                           lambda o, ref=ref: rel_error(permute(o[:check].float(), q_perm), ref))
     for extra in args.tiles:
-        sweep = dict(zip(("block_m", "block_n", "num_warps", "num_stages"), extra, strict=True))
-        methods["Triton SVG-EAR {}x{} w{} s{}".format(*extra)] = (
+        sweep = dict(zip(("block_m", "block_n", "num_warps", "num_stages", "remainder_m"), extra, strict=False))
+        label = "Triton SVG-EAR {}x{} w{} s{}".format(*extra) + (f" r{extra[4]}" if len(extra) > 4 else "")
+        methods[label] = (
             lambda sweep=sweep: sparse_attention(*kernel_args, True, **sweep), sparse_flops,
             lambda o: rel_error(permute(o[:check].float(), q_perm), ear_ref))
     methods["Triton host plan only"] = (
@@ -231,13 +232,15 @@ def run_shape(name, heads, frames, height, width, density, args, device, dtype, 
     print(f"|  |  |  | (SVG-EAR error vs exact attention: {ear_quality:.4f}) |  |  |  |  |")
 
 
-def _tiles(text: str) -> tuple[int, int, int, int]:
+def _tiles(text: str) -> tuple[int, ...]:
     try:
-        block_m, block_n, warps, stages = (int(x) for x in text.lower().split("x"))
+        values = tuple(int(x) for x in text.lower().split("x"))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected BLOCK_MxBLOCK_NxWARPSxSTAGES (e.g. 128x64x8x3), got {text!r}") \
-            from None
-    return block_m, block_n, warps, stages
+        values = ()
+    if len(values) not in (4, 5):
+        raise argparse.ArgumentTypeError("expected BLOCK_MxBLOCK_NxWARPSxSTAGES[xREMAINDER_M] (e.g. 128x64x8x3 or "
+                                         f"128x128x8x2x64), got {text!r}")
+    return values
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -256,8 +259,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--block-n", type=int)
     parser.add_argument("--num-warps", type=int)
     parser.add_argument("--num-stages", type=int)
-    parser.add_argument("--tiles", type=_tiles, nargs="+", default=[], metavar="MxNxWARPSxSTAGES",
-                        help="also time the SVG-EAR kernel with these tiles, e.g. 128x64x8x3 64x128x4x2")
+    parser.add_argument("--tiles", type=_tiles, nargs="+", default=[], metavar="MxNxWARPSxSTAGES[xR]",
+                        help="also time the SVG-EAR kernel with these tiles, e.g. 128x64x8x3 64x128x4x2; a fifth "
+                             "number runs each query cluster's last tile of at most R rows in R-row tiles")
     parser.add_argument("--compile-flex", action="store_true", help="compile FlexAttention on a CPU too (slow)")
     parser.add_argument("--json", help="also write the results to this JSON file")
     args = parser.parse_args(argv)

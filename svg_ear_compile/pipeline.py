@@ -206,7 +206,7 @@ class _SparseStep:
             with timer("attention"):  # writes the rows back in place: no separate unpermute
                 result = triton.sparse_attention.sparse_attention(
                     *attention_args, block_m=tiles.block_m, block_n=tiles.block_n, num_warps=tiles.num_warps,
-                    num_stages=tiles.num_stages, out=out)
+                    num_stages=tiles.num_stages, remainder_m=tiles.remainder_m, out=out)
         else:
             with timer("attention"):
                 out_sorted = sparse_attention_ref.sparse_attention_ref(*attention_args)

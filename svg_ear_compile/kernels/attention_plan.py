@@ -3,6 +3,9 @@
 * **Row tiles.** One work item is up to ``block_m`` sorted rows of one query cluster of one group.
   The list has a fixed length ``G·min(N, ⌈N/block_m⌉ + QC)`` (no host sync to size the grid);
   surplus items are empty. Items are ordered by cost (rows × keys to visit), largest first.
+* **Remainder tiles** (optional, ``remainder_m``). A cluster's last partial tile of at most
+  ``remainder_m`` rows moves to a second list of ``G·QC`` items, run with ``remainder_m``-row tiles,
+  so it computes fewer padding rows (``benchmarks/query_tile_fill.py`` counts them).
 * **Key ranges.** A block-map row's selected key clusters are contiguous in the key order, so runs of
   adjacent selected clusters (empty clusters never break a run) coalesce into one token range.
 """
@@ -26,7 +29,8 @@ class AttentionPlan(NamedTuple):
     ``range_count``/``range_total`` ``(G·QC,)``, ``tile_range`` ``(G·QC, ⌈Nk/block_n⌉)``: the range
     holding the first packed token of each ``block_n`` tile (so no tile depends on the previous one),
     and ``range_starts`` ``(G·QC, ⌈Nk/block_n⌉, ⌈block_n/32⌉)`` int32: bit ``p % 32`` of word ``p // 32``
-    of tile t is set when a range starts at packed position ``t·block_n + p``."""
+    of tile t is set when a range starts at packed position ``t·block_n + p``. ``remainder_work``
+    ``(G·QC, 4)``, like ``work``, holds the short last tiles when the plan splits them off (else None)."""
 
     work: torch.Tensor
     range_delta: torch.Tensor
@@ -34,6 +38,7 @@ class AttentionPlan(NamedTuple):
     range_total: torch.Tensor
     tile_range: torch.Tensor
     range_starts: torch.Tensor
+    remainder_work: torch.Tensor | None = None
 
 
 def _compact(keep: torch.Tensor, values: torch.Tensor, width: int) -> torch.Tensor:
@@ -65,10 +70,12 @@ def key_ranges(selected: torch.Tensor, key_offsets: torch.Tensor) -> tuple[torch
 
 def attention_plan(
     query_layout: ClusterLayout, key_layout: ClusterLayout, block_map: BlockMap, block_m: int, block_n: int,
-    extra_keys: int,
+    extra_keys: int, remainder_m: int | None = None,
 ) -> AttentionPlan:
-    """Build the work list and packed key ranges with torch ops only (no host sync); ``extra_keys``
-    (compensation + shared keys per row) only enters the cost used to order the work."""
+    """Build the work lists and packed key ranges with torch ops only (no host sync); ``extra_keys``
+    (compensation + shared keys per row) only enters the cost used to order the work.
+    ``remainder_m`` (< ``block_m``) splits off the last tile of each cluster when it has at most
+    that many rows."""
     begin, length = key_ranges(block_map.selected, key_layout.offsets)
     groups, num_q, width = begin.shape
     vstart = (length.cumsum(-1) - length).reshape(groups * num_q, width).to(torch.int32).contiguous()
@@ -80,7 +87,18 @@ def attention_plan(
 
     offsets = query_layout.offsets
     num_rows = query_layout.perm.shape[1]
-    chunks = ((offsets[:, 1:] - offsets[:, :-1] + block_m - 1) // block_m).reshape(-1)
+    keys_per_row = range_total.reshape(-1) + extra_keys + 1
+    sizes = (offsets[:, 1:] - offsets[:, :-1]).reshape(-1)
+    chunks = (sizes + block_m - 1) // block_m
+    remainder_work = None
+    if remainder_m is not None:
+        last_rows = sizes - (chunks - 1) * block_m
+        short_last = (sizes > 0) & (last_rows <= remainder_m)
+        chunks = chunks - short_last.long()
+        owner = torch.arange(groups * num_q, device=offsets.device)
+        row_start = torch.where(short_last, offsets[:, :-1].reshape(-1) + chunks * block_m, 0)
+        row_end = torch.where(short_last, offsets[:, 1:].reshape(-1), 0)
+        remainder_work = _ordered_work(owner, num_q, row_start, row_end, keys_per_row, short_last)
     chunk_end = chunks.cumsum(0)
     per_group = min(num_rows, triton.cdiv(num_rows, block_m) + num_q)
     slot = torch.arange(groups * per_group, device=offsets.device)
@@ -91,17 +109,25 @@ def attention_plan(
     row_start = offsets[group, cluster] + (slot - chunk_end[owner] + chunks[owner]) * block_m
     row_end = torch.minimum(row_start + block_m, offsets[group, cluster + 1])
     row_start, row_end = torch.where(real, row_start, 0), torch.where(real, row_end, 0)
-    cost = (row_end - row_start) * (range_total.reshape(-1)[owner] + extra_keys + 1) - (~real).long()
-    order = torch.argsort(cost, descending=True, stable=True)  # ties keep a cluster's chunks adjacent (L2 reuse)
-    work = torch.stack([group, cluster, row_start, row_end], dim=1)[order]
     return AttentionPlan(
-        work=work.to(torch.int32).contiguous(),
+        work=_ordered_work(owner, num_q, row_start, row_end, keys_per_row, real),
+        remainder_work=remainder_work,
         range_delta=(begin.reshape(groups * num_q, width) - vstart).to(torch.int32).contiguous(),
         range_count=range_count.to(torch.int32).contiguous(),
         range_total=range_total.reshape(-1).to(torch.int32).contiguous(),
         tile_range=tile_range.to(torch.int32).contiguous(),
         range_starts=_range_start_bits(vstart, range_count, tile_starts.shape[0], block_n),
     )
+
+
+def _ordered_work(owner: torch.Tensor, num_q: int, row_start: torch.Tensor, row_end: torch.Tensor,
+                  keys_per_row: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """Work items (group, query cluster, row start, row end) of block-map rows ``owner``, costliest
+    (rows × keys to visit) first; empty items last."""
+    cost = (row_end - row_start) * keys_per_row[owner] - (~real).long()
+    order = torch.argsort(cost, descending=True, stable=True)  # ties keep a cluster's chunks adjacent (L2 reuse)
+    work = torch.stack([owner // num_q, owner % num_q, row_start, row_end], dim=1)[order]
+    return work.to(torch.int32).contiguous()
 
 
 def _range_start_bits(vstart: torch.Tensor, range_count: torch.Tensor, num_tiles: int, block_n: int) -> torch.Tensor:

@@ -175,6 +175,7 @@ def _validate(
     shared: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None,
     block_m: int,
     block_n: int,
+    remainder_m: int | None,
 ) -> None:
     """Shapes, dtypes and devices only: nothing here reads tensor values (no host sync)."""
     for name, t in (("queries_sorted", queries), ("keys_sorted", keys), ("values_sorted", values)):
@@ -216,6 +217,9 @@ def _validate(
         _check(t.is_floating_point(), f"{name} must be floating point, got {t.dtype}")
     for name, size in (("block_m", block_m), ("block_n", block_n)):
         _check(size >= 16 and size & (size - 1) == 0, f"{name}={size} must be a power of two >= 16")
+    if remainder_m is not None:
+        _check(16 <= remainder_m < block_m and remainder_m & (remainder_m - 1) == 0,
+               f"remainder_m={remainder_m} must be a power of two >= 16 and below block_m={block_m}")
 
 
 def sparse_attention(
@@ -237,6 +241,7 @@ def sparse_attention(
     block_n: int = 64,
     num_warps: int = 4,
     num_stages: int = 2,
+    remainder_m: int | None = None,
     out: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """SVG-EAR attention output ``(G, N, Dv)`` in the *original* query order, in the values' dtype.
@@ -247,7 +252,9 @@ def sparse_attention(
     accumulation is float32). ``key_centroids``/``value_means`` are cast to the inputs' dtype.
     ``shared_keys`` ``(G, T, D)`` / ``shared_values`` ``(G, T, Dv)`` join every row's softmax
     exactly, ``shared_valid`` ``(G, T)`` bool drops padded ones. ``out`` (optional, contiguous
-    ``(G, N, Dv)``, values' dtype) receives the result. Tile sizes: see :mod:`.tiles`.
+    ``(G, N, Dv)``, values' dtype) receives the result. Tile sizes: see :mod:`.tiles`;
+    ``remainder_m`` (a power of two from 16, below ``block_m``) runs each query cluster's last
+    tile of at most that many rows in a second launch with ``remainder_m``-row tiles.
 
     Example (full selection: exact attention; ``dev`` is "cpu" under ``TRITON_INTERPRET=1``):
         >>> import os, torch
@@ -271,7 +278,7 @@ def sparse_attention(
         raise ValueError("sparse_attention: shared_valid given without shared_keys")
     shared = None if shared_keys is None else (shared_keys, shared_values, shared_valid)
     _validate(queries_sorted, keys_sorted, values_sorted, query_layout, key_layout, block_map,
-              key_centroids, value_means, shared, block_m, block_n)
+              key_centroids, value_means, shared, block_m, block_n, remainder_m)
     groups, num_rows, head_dim = queries_sorted.shape
     num_keys, value_dim = keys_sorted.shape[1], values_sorted.shape[2]
     num_q, num_k = block_map.selected.shape[1:]
@@ -289,11 +296,12 @@ def sparse_attention(
     has_shared = num_shared > 0
     selected = block_map.selected & (block_map.key_sizes > 0).unsqueeze(1)
     plan = attention_plan(query_layout, key_layout, BlockMap(selected, block_map.query_sizes, block_map.key_sizes),
-                          block_m, block_n, (num_k if compensation else 0) + num_shared)
+                          block_m, block_n, (num_k if compensation else 0) + num_shared, remainder_m)
     dummy = out  # stands in for pointers the constexpr flags never read
-    _sparse_attention_kernel[(plan.work.shape[0],)](
+    arguments = (
         queries_sorted.contiguous(), keys_sorted.contiguous(), values_sorted.contiguous(), out,
-        query_layout.perm.contiguous(), plan.work,
+        query_layout.perm.contiguous())
+    tables = (
         plan.range_delta, plan.range_count, plan.range_total, plan.tile_range, plan.range_starts,
         selected.contiguous().view(torch.uint8),
         block_map.key_sizes.to(torch.float32).log2().contiguous(),
@@ -303,11 +311,15 @@ def sparse_attention(
         shared_valid.contiguous().view(torch.uint8) if has_shared and shared_valid is not None else dummy,
         num_rows, num_keys, head_dim, value_dim, num_q, num_k, plan.range_delta.shape[1],
         plan.tile_range.shape[1], num_shared,
-        float(scale) * _LOG2_E,
+        float(scale) * _LOG2_E)
+    constants = dict(
         COMPENSATION=bool(compensation), HAS_SHARED=has_shared, HAS_VALID=shared_valid is not None,
-        BLOCK_M=block_m, BLOCK_N=block_n, START_WORDS=plan.range_starts.shape[-1],
+        BLOCK_N=block_n, START_WORDS=plan.range_starts.shape[-1],
         BLOCK_D=max(16, triton.next_power_of_2(head_dim)), BLOCK_DV=max(16, triton.next_power_of_2(value_dim)),
         DOT_PRECISION="ieee" if queries_sorted.dtype == torch.float32 else "tf32",
-        num_warps=num_warps, num_stages=num_stages,
-    )
+        num_warps=num_warps, num_stages=num_stages)
+    _sparse_attention_kernel[(plan.work.shape[0],)](*arguments, plan.work, *tables, BLOCK_M=block_m, **constants)
+    if plan.remainder_work is not None:
+        _sparse_attention_kernel[(plan.remainder_work.shape[0],)](*arguments, plan.remainder_work, *tables,
+                                                                  BLOCK_M=remainder_m, **constants)
     return out

@@ -4,9 +4,9 @@ Keyed by (GPU family, head-dim bucket, sequence-length bucket); a tuner (or a pr
 field by passing it explicitly::
 
     >>> tile_config(128, 75_600, family="H100")
-    TileConfig(block_m=128, block_n=128, num_warps=8, num_stages=2)
+    TileConfig(block_m=128, block_n=128, num_warps=8, num_stages=2, remainder_m=None)
     >>> tile_config(128, 75_600, family="H100", block_m=64)
-    TileConfig(block_m=64, block_n=128, num_warps=8, num_stages=2)
+    TileConfig(block_m=64, block_n=128, num_warps=8, num_stages=2, remainder_m=None)
 
 Unknown GPUs use the ``"default"`` family; CPU tensors and ``TRITON_INTERPRET=1`` use
 ``"interpreter"`` (small tiles: the interpreter runs each program in numpy).
@@ -22,10 +22,14 @@ import torch
 
 @dataclass(frozen=True)
 class TileConfig:
+    """Launch settings of the sparse attention kernel; ``remainder_m`` (None: off) runs each query
+    cluster's last tile of at most that many rows with tiles of that height (a second launch)."""
+
     block_m: int
     block_n: int
     num_warps: int
     num_stages: int
+    remainder_m: int | None = None
 
 
 LONG_SEQUENCE = 16_384  # tokens; from here on the grid has many row tiles per head
@@ -72,6 +76,7 @@ def tile_config(
     block_n: int | None = None,
     num_warps: int | None = None,
     num_stages: int | None = None,
+    remainder_m: int | None = None,
 ) -> TileConfig:
     """Table entry for ``(family, head_dim, seq_len)`` with any explicitly given field replacing it.
 
@@ -86,5 +91,8 @@ def tile_config(
     else:
         key = (64 if head_dim <= 64 else 128, "long" if seq_len >= LONG_SEQUENCE else "short")
         base = _TABLE.get((family, *key), _TABLE[("default", *key)])
-    overrides = dict(block_m=block_m, block_n=block_n, num_warps=num_warps, num_stages=num_stages)
+    if remainder_m is None and base.remainder_m is not None and base.remainder_m >= (block_m or base.block_m):
+        base = replace(base, remainder_m=None)  # the table's remainder tile does not fit an overridden block_m
+    overrides = dict(block_m=block_m, block_n=block_n, num_warps=num_warps, num_stages=num_stages,
+                     remainder_m=remainder_m)
     return replace(base, **{name: value for name, value in overrides.items() if value is not None})

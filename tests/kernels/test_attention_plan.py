@@ -41,3 +41,33 @@ def test_tile_range_and_start_bits_follow_the_packed_tokens(block_n):
             assert int(plan.tile_range[row, tile]) == run_of[start], (row, tile)
             delta = int(plan.range_delta[row, run_of[start]])
             assert start + delta == tokens[start]
+
+
+@pytest.mark.parametrize("remainder_m", [None, 16, 32])
+def test_work_lists_cover_every_row_once_in_tiles_that_fit(remainder_m):
+    gen = torch.Generator().manual_seed(5)
+    groups, n, qc, kc, block_m = 2, 301, 9, 12, 64
+    q_labels = torch.randint(0, qc - 1, (groups, n), generator=gen)  # the last query cluster is empty
+    q_labels[0, :150] = 2  # one cluster of 150+ rows: two full tiles and a remainder
+    q_layout, k_layout = cluster_layout(q_labels, qc), cluster_layout(torch.randint(0, kc, (groups, n), generator=gen),
+                                                                      kc)
+    selected = torch.rand(groups, qc, kc, generator=gen) < 0.5
+    plan = attention_plan(q_layout, k_layout, BlockMap.from_selection(selected, q_layout.sizes, k_layout.sizes),
+                          block_m, 32, 0, remainder_m)
+    lists = [(plan.work, block_m)] + ([(plan.remainder_work, remainder_m)] if remainder_m else [])
+    assert (plan.remainder_work is None) == (remainder_m is None)
+    covered = torch.zeros(groups, n, dtype=torch.long)
+    offsets = q_layout.offsets
+    for work, height in lists:
+        for group, cluster, start, end in work.tolist():
+            if start == end:
+                continue
+            assert 0 < end - start <= height
+            assert offsets[group, cluster] <= start and end <= offsets[group, cluster + 1]
+            covered[group, start:end] += 1
+    assert torch.equal(covered, torch.ones_like(covered))
+    if remainder_m:  # exactly the clusters whose last partial tile fits remainder_m rows are split off
+        sizes = q_layout.sizes
+        last = sizes - (sizes - 1).div(block_m, rounding_mode="floor").clamp_min(0) * block_m
+        expected = int(((sizes > 0) & (last <= remainder_m)).sum())
+        assert int((plan.remainder_work[:, 3] > plan.remainder_work[:, 2]).sum()) == expected

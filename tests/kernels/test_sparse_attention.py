@@ -92,6 +92,15 @@ def test_matches_reference(name, compensation, dtype):
     _assert_close(out, expected, _TOLERANCE[dtype])
 
 
+@pytest.mark.parametrize("name", ["random", "single_huge_cluster", "singletons"])
+@pytest.mark.parametrize("compensation", [True, False])
+def test_remainder_tiles_match_reference(name, compensation):
+    args, shared = _case(name, seed=7, n=203, shared_tokens=5)
+    for extra in ((), shared):
+        out, expected = _run_both(args, extra, compensation, block_m=32, block_n=16, remainder_m=16)
+        _assert_close(out, expected, _TOLERANCE[torch.float32])
+
+
 def test_empty_rows_without_compensation_are_zero():
     args, _ = _case("random", seed=3)
     out, expected = _run_both(args, (), False, block_m=16, block_n=16)
@@ -157,6 +166,8 @@ def test_rejects_bad_inputs():
         sparse_attention(*args[:6], args[6].to("meta"), *args[7:], True)
     with pytest.raises(ValueError, match="block_n=24"):
         sparse_attention(*args, True, block_n=24)
+    with pytest.raises(ValueError, match="remainder_m=32 must be .* below block_m=32"):
+        sparse_attention(*args, True, block_m=32, remainder_m=32)
     with pytest.raises(ValueError, match="together"):
         sparse_attention(*args, True, torch.randn(1, 3, 16, device=DEVICE))
     with pytest.raises(ValueError, match="shared_valid must be bool"):

@@ -1,6 +1,7 @@
 # Tile lookup is a pure table read: buckets pick the entry, explicit values win, unknown families fall back.
 import pytest
 
+from svg_ear_compile.kernels import tiles
 from svg_ear_compile.kernels.tiles import TileConfig, gpu_family, tile_config
 
 
@@ -21,3 +22,11 @@ def test_cpu_is_the_interpreter_and_bad_sizes_raise():
     assert gpu_family("cpu") == "interpreter"
     with pytest.raises(ValueError, match="head_dim=0"):
         tile_config(0, 10)
+
+
+def test_remainder_tiles_of_the_table_give_way_to_a_smaller_block_m(monkeypatch):
+    assert tile_config(128, 75_600, family="H100").remainder_m is None
+    assert tile_config(128, 75_600, family="H100", remainder_m=64).remainder_m == 64
+    monkeypatch.setitem(tiles._TABLE, ("H100", 128, "long"), TileConfig(128, 128, 8, 2, remainder_m=64))
+    assert tile_config(128, 75_600, family="H100").remainder_m == 64
+    assert tile_config(128, 75_600, family="H100", block_m=64) == TileConfig(64, 128, 8, 2)  # 64 rows: no split
