@@ -70,7 +70,7 @@ class SvgEarConfig:
         impl: ``"auto"`` (Triton on CUDA when available, else reference), ``"triton"``, ``"reference"``.
         cuda_graph: replay warm calls of the Triton path on a GPU as one CUDA graph per layer and
             input shape (captured on the first warm call; see :mod:`svg_ear_compile.graphs`).
-            ``False`` launches the ~440 kernels of a call one by one.
+            ``False`` launches the ~400 kernels of a call one by one.
         layer_overrides: ``{layer_index: {field: value}}`` applied by :meth:`for_layer`.
         version: schema version of the serialised form.
     """

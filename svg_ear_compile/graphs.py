@@ -1,6 +1,6 @@
 """CUDA-graph replay of the warm sparse pipeline: one capture per layer and input signature.
 
-A warm call of the Triton path issues ~440 kernels, most of them tiny. On an H100 at the
+A warm call of the Triton path issues ~400 kernels, most of them tiny. On an H100 at the
 Wan2.1-1.3B shape the host needs ~13 ms to issue them while the GPU runs the ones before the
 attention kernel in ~5 ms, so the GPU waits for the host (``benchmarks/profile_op.py``). A graph
 replays all of them with one launch.
