@@ -33,7 +33,9 @@ class _Buffers:
     """Tensors shared by every graph whose inputs (or outputs) have one signature; held while a graph uses them."""
 
     def __init__(self, like: Tensors) -> None:
-        self.tensors = {name: torch.empty_like(t, memory_format=torch.contiguous_format) for name, t in like.items()}
+        with torch.inference_mode(False):  # normal tensors: later calls may copy into them outside inference mode
+            self.tensors = {name: torch.empty_like(t, memory_format=torch.contiguous_format)
+                            for name, t in like.items()}
 
 
 @dataclass(eq=False)
@@ -118,7 +120,8 @@ def _capture(graphs: dict, key: tuple, step: Step, inputs: Tensors, centroids: C
         graphs[key] = None
         return step(inputs, centroids, None)
     static_outputs = _shared_buffers(outputs)  # their shapes depend on the config (cluster counts) too
-    centroid_buffers = tuple(c.clone() for c in new_centroids)
+    with torch.inference_mode(False):
+        centroid_buffers = tuple(c.clone() for c in new_centroids)
     device = outputs["out"].device
     graph = torch.cuda.CUDAGraph()
     try:

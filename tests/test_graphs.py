@@ -92,6 +92,17 @@ def test_layers_with_other_cluster_counts_on_one_shape_each_get_their_graph():
 
 
 @gpu
+def test_graphs_captured_in_inference_mode_replay_outside_it():
+    steps = _steps(layers=1, calls=4, seed=11)
+    states = {True: SvgEarState(), False: SvgEarState()}
+    for call, layer_inputs in enumerate(steps):
+        with torch.inference_mode(call < 2):  # cold call and capture in inference mode, replays outside
+            out = svg_ear_attention(*layer_inputs[0], CONFIG, state=states[True])
+        ref = svg_ear_attention(*layer_inputs[0], CONFIG.replace(cuda_graph=False), state=states[False])
+        assert torch.equal(out, ref)
+
+
+@gpu
 def test_a_step_that_waits_on_the_host_runs_eagerly_with_one_warning():
     def step(inputs, centroids, out):
         scale = inputs["x"].abs().max().item()  # a host read: not capturable
