@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import functools
 import itertools
 import json
 import statistics
@@ -26,7 +27,7 @@ from collections import defaultdict
 
 import torch
 import torch.nn.functional as F
-from _timing import synchronize
+from _timing import wall_ms
 
 from svg_ear_compile import SvgEarConfig, SvgEarState
 from svg_ear_compile.pipeline import run_pipeline
@@ -66,28 +67,15 @@ class StageTimer:
 
 def time_dense(q, k, v, repeats: int) -> float:
     """Median milliseconds of SDPA (cuDNN where the build and inputs allow it, as a user gets it)."""
-    times = []
-    for i in range(repeats + 2):
-        synchronize(q.device)
-        start = time.perf_counter()
-        F.scaled_dot_product_attention(q, k, v)
-        synchronize(q.device)
-        if i >= 2:
-            times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
+    times = [wall_ms(lambda: F.scaled_dot_product_attention(q, k, v), q.device)[1] for _ in range(repeats + 2)]
+    return statistics.median(times[2:])
 
 
 def time_untimed(q, k, v, config: SvgEarConfig, state: SvgEarState, repeats: int) -> tuple[float, float]:
     """Milliseconds of warm calls without the stage timer, as the op runs in a model: the first call
     and the median of ``repeats`` more. On a GPU the Triton path's first such call captures its CUDA
     graph (``config.cuda_graph``) and the others replay it."""
-    times = []
-    for _ in range(repeats + 1):
-        synchronize(q.device)
-        start = time.perf_counter()
-        run_pipeline(q, k, v, config, state)
-        synchronize(q.device)
-        times.append((time.perf_counter() - start) * 1e3)
+    times = [wall_ms(lambda: run_pipeline(q, k, v, config, state), q.device)[1] for _ in range(repeats + 1)]
     return times[0], statistics.median(times[1:])
 
 
@@ -132,19 +120,13 @@ def main(argv: list[str] | None = None) -> None:
             cfg = SvgEarConfig(num_q_clusters=args.q_clusters, num_k_clusters=args.k_clusters, min_seq_len=0,
                                budget=density, impl=impl, **settings)
             state = SvgEarState()
-            synchronize(device)
-            start = time.perf_counter()
-            run_pipeline(q, k, v, cfg, state, StageTimer(device))
-            synchronize(device)
-            cold_ms = (time.perf_counter() - start) * 1e3
+            cold_ms = wall_ms(functools.partial(run_pipeline, q, k, v, cfg, state, StageTimer(device)), device)[1]
             warm, per_stage = [], []
             for _ in range(args.repeats):
                 timer = StageTimer(device)
-                synchronize(device)
-                start = time.perf_counter()
-                out, stats = run_pipeline(q, k, v, cfg, state, timer)
-                synchronize(device)
-                warm.append((time.perf_counter() - start) * 1e3)
+                call = functools.partial(run_pipeline, q, k, v, cfg, state, timer)
+                (out, stats), milliseconds = wall_ms(call, device)
+                warm.append(milliseconds)
                 per_stage.append(timer.milliseconds())
             capture_ms, graphed_ms = (time_untimed(q, k, v, cfg, state, args.repeats) if device.type == "cuda"
                                       else (None, None))
