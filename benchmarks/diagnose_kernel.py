@@ -25,7 +25,7 @@ from bench_kernels import bench, clustered_problem
 from svg_ear_compile.kernels import sparse_attention as shipped
 from svg_ear_compile.kernels.block_map import BlockMap
 
-_GATHER_LINE = "        tokens = offs_n + tl.gather(deltas, local, 0)\n"
+_GATHER_LINE = "    return tile_start + lane + tl.gather(deltas, local, 0)\n"
 TILES = ((128, 128, 8, 2), (128, 64, 8, 3))
 TTGIR_MARKERS = ("async_copy_global_to_local", "warp_group_dot", "async_wait", "local_alloc", "tt.gather")
 PTX_MARKERS = ("cp.async", "wgmma.mma_async", "ld.global", "mma.sync", "bar.sync", "shfl.sync")
@@ -37,7 +37,7 @@ def contiguous_copy(directory: pathlib.Path):
     if _GATHER_LINE not in source:
         raise SystemExit("diagnose_kernel: the gather line of sparse_attention.py changed; update _GATHER_LINE")
     path = directory / "sparse_attention_contiguous.py"
-    path.write_text(source.replace(_GATHER_LINE, "        tokens = offs_n\n")
+    path.write_text(source.replace(_GATHER_LINE, "    return tile_start + lane\n")
                     .replace("from .", "from svg_ear_compile.kernels."))
     spec = importlib.util.spec_from_file_location("sparse_attention_contiguous", path)
     module = importlib.util.module_from_spec(spec)

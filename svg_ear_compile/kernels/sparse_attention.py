@@ -25,7 +25,10 @@ Work decomposition (all built with torch ops on the device, no host sync):
   so a tile is full even where clusters are small (~32–75 tokens at KC=1000). The plan gives each
   tile the range of its first token and a bitmask of the positions where ranges start; a prefix sum
   of those bits gives each position its range, hence its key row (gathered). No tile's addresses
-  depend on the previous tile, so the loads can be issued ahead.
+  depend on the previous tile, so the loads can be issued ahead. Full tiles load and fold without
+  any mask; only a row's last, partial tile is masked. Feature axes are masked only when the head
+  dim is not a power of two (masks in the inner loop measured 7–27% of the kernel's time on an H100,
+  ``benchmarks/RESULTS.md``).
 * **Compensation** tiles over all KC centroids with selected and empty clusters masked to −inf;
   **shared keys** tile over ``T`` with padded ones masked out of numerator and denominator.
 """
@@ -45,10 +48,11 @@ _DTYPES = (torch.float16, torch.bfloat16, torch.float32)
 
 
 @triton.jit
-def _online_softmax_step(logits, values, m_i, l_i, acc, DOT_PRECISION: tl.constexpr):
-    """Fold one tile of base-2 logits ``(BM, BN)`` and values ``(BN, BDV)``; fully masked rows stay 0."""
+def _online_softmax_step(logits, values, m_i, l_i, acc, DOT_PRECISION: tl.constexpr, MAY_BE_EMPTY: tl.constexpr):
+    """Fold one tile of base-2 logits ``(BM, BN)`` and values ``(BN, BDV)``. With ``MAY_BE_EMPTY`` a
+    row whose logits so far are all −inf stays 0; without it every row must have a finite logit."""
     m_new = tl.maximum(m_i, tl.max(logits, 1))
-    m_use = tl.where(m_new == float("-inf"), 0.0, m_new)
+    m_use = tl.where(m_new == float("-inf"), 0.0, m_new) if MAY_BE_EMPTY else m_new
     alpha = tl.math.exp2(m_i - m_use)
     p = tl.math.exp2(logits - m_use[:, None])
     l_i = l_i * alpha + tl.sum(p, 1)
@@ -57,13 +61,46 @@ def _online_softmax_step(logits, values, m_i, l_i, acc, DOT_PRECISION: tl.conste
 
 
 @triton.jit
+def _rows(ptr, rows, row_mask, width: tl.constexpr, BLOCK: tl.constexpr, MASK_ROWS: tl.constexpr):
+    """``ptr[rows, :width]`` of a row-major matrix as a ``(len(rows), BLOCK)`` tile, zero in masked rows
+    and padding columns. Columns are masked only when ``width < BLOCK``, rows only with ``MASK_ROWS``:
+    an unneeded mask costs time in the inner loop."""
+    offs = tl.arange(0, BLOCK)
+    addresses = ptr + rows[:, None] * width + offs[None, :]
+    if width < BLOCK:
+        column_mask = offs[None, :] < width
+        mask = row_mask[:, None] & column_mask if MASK_ROWS else column_mask
+        return tl.load(addresses, mask=mask, other=0.0)
+    if MASK_ROWS:
+        return tl.load(addresses, mask=row_mask[:, None], other=0.0)
+    return tl.load(addresses)
+
+
+@triton.jit
+def _tile_tokens(tile_start, lane, block_row, ranges, range_count, tiles_per_row,
+                 delta_ptr, tile_range_ptr, range_starts_ptr, BLOCK_N: tl.constexpr, START_WORDS: tl.constexpr):
+    """Key rows of packed positions ``tile_start + lane``: position n lies in range first + (range starts
+    in (tile_start, n]), a prefix sum of the tile's start bits. A tile meets at most BLOCK_N ranges, so
+    BLOCK_N deltas from ``first`` suffice."""
+    tile = block_row * tiles_per_row + tile_start // BLOCK_N
+    first = tl.load(tile_range_ptr + tile)
+    words = tl.load(range_starts_ptr + tile * START_WORDS + lane // 32)
+    flags = (words >> (lane % 32)) & 1
+    local = tl.cumsum(flags, 0) - tl.sum(tl.where(lane == 0, flags, 0), 0)
+    window = first + lane
+    deltas = tl.load(delta_ptr + ranges + window, mask=window < range_count, other=0)
+    return tile_start + lane + tl.gather(deltas, local, 0)
+
+
+@triton.jit
 def _sparse_attention_kernel(
     q_ptr, k_ptr, v_ptr, out_ptr, perm_ptr, work_ptr,
     delta_ptr, count_ptr, total_ptr, tile_range_ptr, range_starts_ptr,
     selected_ptr, log2_sizes_ptr, centroids_ptr, value_means_ptr,
     shared_k_ptr, shared_v_ptr, shared_valid_ptr,
-    num_rows, num_keys, head_dim, value_dim, num_q_clusters, num_k_clusters, range_width, tiles_per_row, num_shared,
+    num_rows, num_keys, num_q_clusters, num_k_clusters, range_width, tiles_per_row, num_shared,
     qk_scale,
+    HEAD_DIM: tl.constexpr, VALUE_DIM: tl.constexpr,
     COMPENSATION: tl.constexpr, HAS_SHARED: tl.constexpr, HAS_VALID: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
     START_WORDS: tl.constexpr, DOT_PRECISION: tl.constexpr,
@@ -78,44 +115,37 @@ def _sparse_attention_kernel(
 
     offs_m = row_start + tl.arange(0, BLOCK_M)
     m_mask = offs_m < row_end
-    offs_d = tl.arange(0, BLOCK_D)
-    d_mask = offs_d < head_dim
-    offs_dv = tl.arange(0, BLOCK_DV)
-    dv_mask = offs_dv < value_dim
-    q = tl.load(q_ptr + group * num_rows * head_dim + offs_m[:, None] * head_dim + offs_d[None, :],
-                mask=m_mask[:, None] & d_mask[None, :], other=0.0)
+    q = _rows(q_ptr + group * num_rows * HEAD_DIM, offs_m, m_mask, HEAD_DIM, BLOCK_D, True)
     m_i = tl.full([BLOCK_M], float("-inf"), tl.float32)
     l_i = tl.zeros([BLOCK_M], tl.float32)
     acc = tl.zeros([BLOCK_M, BLOCK_DV], tl.float32)
 
-    # Selected key tokens: the row's ranges concatenated, walked in full BLOCK_N tiles. Each tile reads
-    # its first range from the plan, so no tile's addresses wait on the previous tile (loads pipeline).
-    k_base = k_ptr + group * num_keys * head_dim
-    v_base = v_ptr + group * num_keys * value_dim
+    # Selected key tokens: the row's ranges concatenated, walked in BLOCK_N tiles. Each tile reads its
+    # first range from the plan, so no tile's addresses wait on the previous tile (loads pipeline).
+    # Full tiles run without masks (every logit is finite); the last, partial tile is masked.
+    k_base = k_ptr + group * num_keys * HEAD_DIM
+    v_base = v_ptr + group * num_keys * VALUE_DIM
     ranges = block_row * range_width
     range_count = tl.load(count_ptr + block_row)
     total = tl.load(total_ptr + block_row)
     lane = tl.arange(0, BLOCK_N)
-    for tile_start in range(0, total, BLOCK_N):
-        offs_n = tile_start + lane
-        n_mask = offs_n < total
-        # Position n lies in range first + (range starts in (tile_start, n]): a prefix sum of the
-        # tile's start bits. A tile meets at most BLOCK_N ranges, so BLOCK_N deltas from `first` suffice.
-        tile = block_row * tiles_per_row + tile_start // BLOCK_N
-        first = tl.load(tile_range_ptr + tile)
-        words = tl.load(range_starts_ptr + tile * START_WORDS + lane // 32)
-        flags = (words >> (lane % 32)) & 1
-        local = tl.cumsum(flags, 0) - tl.sum(tl.where(lane == 0, flags, 0), 0)
-        window = first + lane
-        deltas = tl.load(delta_ptr + ranges + window, mask=window < range_count, other=0)
-        tokens = offs_n + tl.gather(deltas, local, 0)
-        keys = tl.load(k_base + tokens[:, None] * head_dim + offs_d[None, :],
-                       mask=n_mask[:, None] & d_mask[None, :], other=0.0)
+    full_end = total // BLOCK_N * BLOCK_N
+    for tile_start in range(0, full_end, BLOCK_N):
+        tokens = _tile_tokens(tile_start, lane, block_row, ranges, range_count, tiles_per_row,
+                              delta_ptr, tile_range_ptr, range_starts_ptr, BLOCK_N, START_WORDS)
+        keys = _rows(k_base, tokens, lane, HEAD_DIM, BLOCK_D, False)
+        logits = tl.dot(q, tl.trans(keys), input_precision=DOT_PRECISION) * qk_scale
+        values = _rows(v_base, tokens, lane, VALUE_DIM, BLOCK_DV, False)
+        m_i, l_i, acc = _online_softmax_step(logits, values, m_i, l_i, acc, DOT_PRECISION, False)
+    if full_end < total:
+        n_mask = full_end + lane < total
+        tokens = _tile_tokens(full_end, lane, block_row, ranges, range_count, tiles_per_row,
+                              delta_ptr, tile_range_ptr, range_starts_ptr, BLOCK_N, START_WORDS)
+        keys = _rows(k_base, tokens, n_mask, HEAD_DIM, BLOCK_D, True)
         logits = tl.dot(q, tl.trans(keys), input_precision=DOT_PRECISION) * qk_scale
         logits = tl.where(n_mask[None, :], logits, float("-inf"))
-        values = tl.load(v_base + tokens[:, None] * value_dim + offs_dv[None, :],
-                         mask=n_mask[:, None] & dv_mask[None, :], other=0.0)
-        m_i, l_i, acc = _online_softmax_step(logits, values, m_i, l_i, acc, DOT_PRECISION)
+        values = _rows(v_base, tokens, n_mask, VALUE_DIM, BLOCK_DV, True)
+        m_i, l_i, acc = _online_softmax_step(logits, values, m_i, l_i, acc, DOT_PRECISION, False)
 
     if COMPENSATION:  # skipped non-empty clusters: logit s·q·k̄_j + log|K_j|, value v̄_j
         for cluster_start in range(0, num_k_clusters, BLOCK_N):
@@ -125,13 +155,12 @@ def _sparse_attention_kernel(
             log2_size = tl.load(log2_sizes_ptr + group * num_k_clusters + offs_c, mask=c_mask,
                                 other=float("-inf"))
             skipped = c_mask & (chosen == 0) & (log2_size > float("-inf"))
-            centroids = tl.load(centroids_ptr + (group * num_k_clusters + offs_c)[:, None] * head_dim
-                                + offs_d[None, :], mask=skipped[:, None] & d_mask[None, :], other=0.0)
+            clusters = group * num_k_clusters + offs_c
+            centroids = _rows(centroids_ptr, clusters, skipped, HEAD_DIM, BLOCK_D, True)
             logits = tl.dot(q, tl.trans(centroids), input_precision=DOT_PRECISION) * qk_scale
             logits = tl.where(skipped[None, :], logits + log2_size[None, :], float("-inf"))
-            means = tl.load(value_means_ptr + (group * num_k_clusters + offs_c)[:, None] * value_dim
-                            + offs_dv[None, :], mask=skipped[:, None] & dv_mask[None, :], other=0.0)
-            m_i, l_i, acc = _online_softmax_step(logits, means, m_i, l_i, acc, DOT_PRECISION)
+            means = _rows(value_means_ptr, clusters, skipped, VALUE_DIM, BLOCK_DV, True)
+            m_i, l_i, acc = _online_softmax_step(logits, means, m_i, l_i, acc, DOT_PRECISION, True)
 
     if HAS_SHARED:  # exact shared keys; padded ones enter neither numerator nor denominator
         for shared_start in range(0, num_shared, BLOCK_N):
@@ -140,18 +169,18 @@ def _sparse_attention_kernel(
             if HAS_VALID:
                 valid = tl.load(shared_valid_ptr + group * num_shared + offs_t, mask=t_mask, other=0)
                 t_mask = t_mask & (valid != 0)
-            keys = tl.load(shared_k_ptr + (group * num_shared + offs_t)[:, None] * head_dim + offs_d[None, :],
-                           mask=t_mask[:, None] & d_mask[None, :], other=0.0)
+            shared_rows = group * num_shared + offs_t
+            keys = _rows(shared_k_ptr, shared_rows, t_mask, HEAD_DIM, BLOCK_D, True)
             logits = tl.dot(q, tl.trans(keys), input_precision=DOT_PRECISION) * qk_scale
             logits = tl.where(t_mask[None, :], logits, float("-inf"))
-            values = tl.load(shared_v_ptr + (group * num_shared + offs_t)[:, None] * value_dim + offs_dv[None, :],
-                             mask=t_mask[:, None] & dv_mask[None, :], other=0.0)
-            m_i, l_i, acc = _online_softmax_step(logits, values, m_i, l_i, acc, DOT_PRECISION)
+            values = _rows(shared_v_ptr, shared_rows, t_mask, VALUE_DIM, BLOCK_DV, True)
+            m_i, l_i, acc = _online_softmax_step(logits, values, m_i, l_i, acc, DOT_PRECISION, True)
 
     result = acc / tl.where(l_i > 0.0, l_i, 1.0)[:, None]
     original_rows = tl.load(perm_ptr + group * num_rows + offs_m, mask=m_mask, other=0)
-    tl.store(out_ptr + group * num_rows * value_dim + original_rows[:, None] * value_dim + offs_dv[None, :],
-             result.to(out_ptr.dtype.element_ty), mask=m_mask[:, None] & dv_mask[None, :])
+    offs_dv = tl.arange(0, BLOCK_DV)
+    tl.store(out_ptr + group * num_rows * VALUE_DIM + original_rows[:, None] * VALUE_DIM + offs_dv[None, :],
+             result.to(out_ptr.dtype.element_ty), mask=m_mask[:, None] & (offs_dv[None, :] < VALUE_DIM))
 
 
 def _check(condition: bool, message: str) -> None:
@@ -309,10 +338,10 @@ def sparse_attention(
         shared_keys.contiguous() if has_shared else dummy,
         shared_values.contiguous() if has_shared else dummy,
         shared_valid.contiguous().view(torch.uint8) if has_shared and shared_valid is not None else dummy,
-        num_rows, num_keys, head_dim, value_dim, num_q, num_k, plan.range_delta.shape[1],
-        plan.tile_range.shape[1], num_shared,
+        num_rows, num_keys, num_q, num_k, plan.range_delta.shape[1], plan.tile_range.shape[1], num_shared,
         float(scale) * _LOG2_E)
     constants = dict(
+        HEAD_DIM=head_dim, VALUE_DIM=value_dim,
         COMPENSATION=bool(compensation), HAS_SHARED=has_shared, HAS_VALID=shared_valid is not None,
         BLOCK_N=block_n, START_WORDS=plan.range_starts.shape[-1],
         BLOCK_D=max(16, triton.next_power_of_2(head_dim)), BLOCK_DV=max(16, triton.next_power_of_2(value_dim)),

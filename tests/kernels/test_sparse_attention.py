@@ -126,8 +126,9 @@ def test_shared_keys_join_and_padding_never_leaks(compensation, dtype):
     _assert_close(out, expected, _TOLERANCE[dtype])
 
 
-def test_full_selection_is_exact_attention():
-    args, _ = _case("full", seed=5, g=1, n=70, qc=4, kc=6)
+@pytest.mark.parametrize("n", [70, 128])  # 128 keys: every row is full key tiles only, no masked last tile
+def test_full_selection_is_exact_attention(n):
+    args, _ = _case("full", seed=5, g=1, n=n, qc=4, kc=6)
     q = unpermute(args[0], args[3].perm)
     k, v = unpermute(args[1], args[4].perm), unpermute(args[2], args[4].perm)
     out = sparse_attention(*args, True, block_m=16, block_n=16)
