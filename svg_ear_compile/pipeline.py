@@ -169,9 +169,13 @@ class _SparseStep:
         with timer("permute"):
             query_layout = permute_ref.cluster_layout(q_labels, self.num_q_clusters)
             key_layout = permute_ref.cluster_layout(k_labels, self.num_k_clusters)
-            queries_sorted = permute_ref.permute(queries, query_layout.perm)
-            keys_sorted = permute_ref.permute(keys, key_layout.perm)
-            values_sorted = permute_ref.permute(values, key_layout.perm)
+            if triton:
+                queries_sorted = triton.permute.permute_rows(queries, query_layout.perm)[0]
+                keys_sorted, values_sorted = triton.permute.permute_rows(keys, key_layout.perm, values)
+            else:
+                queries_sorted = permute_ref.permute(queries, query_layout.perm)
+                keys_sorted = permute_ref.permute(keys, key_layout.perm)
+                values_sorted = permute_ref.permute(values, key_layout.perm)
         with timer("stats"):
             if triton:
                 query_means = triton.cluster_stats.segment_means(queries_sorted, query_layout.offsets)[0]
@@ -234,9 +238,9 @@ def _config_key(config: SvgEarConfig) -> tuple:
 
 def _triton_kernels() -> types.SimpleNamespace:
     """The Triton kernel modules, imported on first use (importing the package never loads Triton)."""
-    from .kernels import cluster_stats, kmeans, probe, sparse_attention, tiles
+    from .kernels import cluster_stats, kmeans, permute, probe, sparse_attention, tiles
 
-    return types.SimpleNamespace(cluster_stats=cluster_stats, kmeans=kmeans, probe=probe,
+    return types.SimpleNamespace(cluster_stats=cluster_stats, kmeans=kmeans, permute=permute, probe=probe,
                                  sparse_attention=sparse_attention, tiles=tiles)
 
 

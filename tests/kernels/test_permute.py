@@ -1,0 +1,46 @@
+# The row-permutation kernel copies exactly the rows torch.gather picks (bitwise), for one tensor or two.
+import os
+
+import pytest
+import torch
+
+from svg_ear_compile.kernels.permute import permute_rows
+from svg_ear_compile.kernels.permute_ref import permute
+
+DEVICE = "cpu" if os.environ.get("TRITON_INTERPRET", "0") == "1" else "cuda"
+DTYPES = [torch.float32, torch.float16] + ([torch.bfloat16] if DEVICE == "cuda" else [])
+
+
+def _perm(groups: int, rows: int, gen: torch.Generator, dtype=torch.int64) -> torch.Tensor:
+    return torch.stack([torch.randperm(rows, generator=gen) for _ in range(groups)]).to(dtype).to(DEVICE)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("rows,dx,dy", [(77, 16, None), (130, 40, 24), (33, 64, 64)])
+def test_equals_torch_gather_bitwise(dtype, rows, dx, dy):
+    gen = torch.Generator().manual_seed(rows)
+    x = torch.randn(3, rows, dx, generator=gen).to(dtype).to(DEVICE)
+    y = torch.randn(3, rows, dy, generator=gen).to(dtype).to(DEVICE) if dy else None
+    perm = _perm(3, rows, gen)
+    x_out, y_out = permute_rows(x, perm, y, block_rows=16)
+    assert torch.equal(x_out, permute(x, perm))
+    assert (y_out is None) if y is None else torch.equal(y_out, permute(y, perm))
+
+
+def test_int32_perm_and_non_contiguous_input():
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(50, 2, 32, generator=gen).to(DEVICE).transpose(0, 1)  # (2, 50, 32), not contiguous
+    perm = _perm(2, 50, gen, torch.int32)
+    assert torch.equal(permute_rows(x, perm)[0], permute(x, perm.long()))
+
+
+@pytest.mark.parametrize("bad,match", [
+    (lambda x, p: (x[0], p), "must be a \\(G, N, D\\)"),
+    (lambda x, p: (x.long(), p), "float16/bfloat16/float32"),
+    (lambda x, p: (x, p[:, :-1]), "does not match perm"),
+    (lambda x, p: (x, p.float()), "int32 or int64"),
+])
+def test_bad_input_is_named(bad, match):
+    x, perm = torch.randn(2, 8, 16, device=DEVICE), _perm(2, 8, torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match=match):
+        permute_rows(*bad(x, perm))
