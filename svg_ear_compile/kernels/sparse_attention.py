@@ -27,7 +27,7 @@ Work decomposition (all built with torch ops on the device, no host sync):
   of those bits gives each position its range, hence its key row (gathered). No tile's addresses
   depend on the previous tile, so the loads can be issued ahead. Full tiles load and fold without
   any mask; only a row's last, partial tile is masked. Feature axes are masked only when the head
-  dim is not a power of two (on an H100 these masks cost 12–27% of the kernel's time:
+  dim is not a power of two (removing these masks took about 10% off the kernel on an H100:
   ``benchmarks/RESULTS.md``, fourth session).
 * **Compensation** tiles over all KC centroids with selected and empty clusters masked to −inf;
   **shared keys** tile over ``T`` with padded ones masked out of numerator and denominator.
