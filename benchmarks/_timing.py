@@ -1,4 +1,4 @@
-"""Timing and reporting helpers shared by ``bench_e2e.py`` and ``bench_quality.py``.
+"""Timing, reporting and command-line helpers shared by the benchmark scripts.
 
 On a GPU every call is timed with a pair of CUDA events (read after one synchronise at the end, so
 timing adds no host round trip between calls); on a CPU with ``time.perf_counter``. First calls
@@ -7,6 +7,7 @@ timing adds no host round trip between calls); on a CPU with ``time.perf_counter
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import gc
 import json
@@ -81,3 +82,13 @@ def write_json(path: str | None, results: dict, quiet: bool = False) -> None:
             json.dump(results, f, indent=2, default=str)
         if not quiet:
             print(f"wrote {path}")
+
+
+def add_video_shape_arguments(parser: argparse.ArgumentParser, heads: int = 12) -> None:
+    """``--heads --frames --height --width --head-dim``: one attention call's video shape, by default
+    the Wan2.1-1.3B 480p latent (21 × 30 × 52 = 32,760 tokens, head dim 128)."""
+    parser.add_argument("--heads", type=int, default=heads)
+    parser.add_argument("--frames", type=int, default=21)
+    parser.add_argument("--height", type=int, default=30)
+    parser.add_argument("--width", type=int, default=52)
+    parser.add_argument("--head-dim", type=int, default=128)

@@ -27,7 +27,7 @@ from collections import defaultdict
 
 import torch
 import torch.nn.functional as F
-from _timing import wall_ms
+from _timing import add_video_shape_arguments, wall_ms
 
 from svg_ear_compile import SvgEarConfig, SvgEarState
 from svg_ear_compile.pipeline import run_pipeline
@@ -81,11 +81,7 @@ def time_untimed(q, k, v, config: SvgEarConfig, state: SvgEarState, repeats: int
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--heads", type=int, default=12)
-    parser.add_argument("--frames", type=int, default=21)
-    parser.add_argument("--height", type=int, default=30)
-    parser.add_argument("--width", type=int, default=52)
-    parser.add_argument("--head-dim", type=int, default=128)
+    add_video_shape_arguments(parser)
     parser.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float16", "float32"])
     parser.add_argument("--densities", type=float, nargs="+", default=[0.1, 0.2, 0.3])
     parser.add_argument("--q-clusters", type=int, default=256)

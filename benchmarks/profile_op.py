@@ -17,6 +17,7 @@ import time
 from collections import defaultdict
 
 import torch
+from _timing import add_video_shape_arguments
 from torch.profiler import ProfilerActivity, profile
 
 from svg_ear_compile import SvgEarConfig, SvgEarState
@@ -26,11 +27,7 @@ from svg_ear_compile.workloads import video_qkv
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--heads", type=int, default=12)
-    parser.add_argument("--frames", type=int, default=21)
-    parser.add_argument("--height", type=int, default=30)
-    parser.add_argument("--width", type=int, default=52)
-    parser.add_argument("--head-dim", type=int, default=128)
+    add_video_shape_arguments(parser)
     parser.add_argument("--density", type=float, default=0.2)
     parser.add_argument("--q-clusters", type=int, default=256)
     parser.add_argument("--k-clusters", type=int, default=1024)

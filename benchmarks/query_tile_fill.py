@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 
 import torch
+from _timing import add_video_shape_arguments
 
 from svg_ear_compile.kernels import kmeans_ref
 from svg_ear_compile.workloads import video_qkv
@@ -32,11 +33,7 @@ def tile_fill(sizes: torch.Tensor, block_m: int, half_height_remainders: bool = 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--heads", type=int, default=4)
-    parser.add_argument("--frames", type=int, default=21)
-    parser.add_argument("--height", type=int, default=30)
-    parser.add_argument("--width", type=int, default=52)
-    parser.add_argument("--head-dim", type=int, default=128)
+    add_video_shape_arguments(parser, heads=4)
     parser.add_argument("--q-clusters", type=int, nargs="+", default=[256, 128])
     parser.add_argument("--block-m", type=int, nargs="+", default=[128, 64])
     parser.add_argument("--iters", type=int, default=15, help="k-means iterations from the strided init")
