@@ -54,6 +54,24 @@ def median_ms(fn: Callable[[], Any], device: torch.device, repeats: int, warmup:
     return statistics.median(times), times
 
 
+def kernel_ms(fn: Callable[[], Any], name: str, calls: int = 5) -> float:
+    """Device time in ms per call of the CUDA kernels whose name contains ``name``, under
+    ``torch.profiler`` (one warm-up call first): a kernel's own time, without the launches around it."""
+    from torch.profiler import ProfilerActivity, profile
+
+    fn()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(calls):
+            fn()
+        torch.cuda.synchronize()
+    times = [e.device_time for e in prof.events()
+             if e.device_type == torch.autograd.DeviceType.CUDA and name in e.name]
+    if not times:
+        raise RuntimeError(f"kernel_ms: no CUDA kernel named like {name!r} ran")
+    return sum(times) / calls / 1e3
+
+
 def describe_device(device: torch.device) -> str:
     """``"<device name>; torch <version>; <date>"`` for the header of a results table."""
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"

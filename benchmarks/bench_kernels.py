@@ -37,6 +37,7 @@ if "--smoke" in sys.argv and not torch.cuda.is_available():
 import torch.nn.functional as F  # noqa: E402
 import triton  # noqa: E402
 import triton.testing  # noqa: E402
+from _timing import kernel_ms  # noqa: E402
 from torch.nn.attention import SDPBackend, sdpa_kernel  # noqa: E402
 from torch.nn.attention.flex_attention import BlockMask, flex_attention  # noqa: E402
 
@@ -226,6 +227,13 @@ def run_shape(name, heads, frames, height, width, density, args, device, dtype, 
         err = f"{error:.2e}" if error is not None else "-"
         print(f"| {name} | {density:.0%} | {row['density']:.1%} | {label} | {ms:.2f} | {tflops} | {err} | "
               f"{row['speedup']:.2f}x |", flush=True)
+    if cuda:  # the attention kernel alone: the SVG-EAR row above also builds the plan on every call
+        ms = kernel_ms(methods["Triton SVG-EAR (comp.)"][0], "_sparse_attention_kernel")
+        rows.append(dict(shape=name, heads=heads, seq_len=seq_len, target=density,
+                         density=area / (heads * seq_len**2), method="Triton SVG-EAR kernel alone (profiler)",
+                         ms=ms, tflops=sparse_flops / ms / 1e9, rel_error=None, speedup=dense_ms / ms, tiles=launch))
+        print(f"| {name} | {density:.0%} | {rows[-1]['density']:.1%} | {rows[-1]['method']} | {ms:.2f} | "
+              f"{rows[-1]['tflops']:.1f} | - | {dense_ms / ms:.2f}x |", flush=True)
     ear_out = methods["Triton SVG-EAR (comp.)"][0]()
     ear_quality = rel_error(ear_out[:check, check_rows], exact_rows)
     rows[-1]["ear_error_vs_exact"] = ear_quality

@@ -48,13 +48,18 @@ _DTYPES = (torch.float16, torch.bfloat16, torch.float32)
 
 
 @triton.jit
-def _online_softmax_step(logits, values, m_i, l_i, acc, DOT_PRECISION: tl.constexpr, MAY_BE_EMPTY: tl.constexpr):
-    """Fold one tile of base-2 logits ``(BM, BN)`` and values ``(BN, BDV)``. With ``MAY_BE_EMPTY`` a
-    row whose logits so far are all −inf stays 0; without it every row must have a finite logit."""
-    m_new = tl.maximum(m_i, tl.max(logits, 1))
+def _online_softmax_step(scores, scale, values, m_i, l_i, acc, DOT_PRECISION: tl.constexpr,
+                         MAY_BE_EMPTY: tl.constexpr):
+    """Fold one tile of base-2 logits ``scale·scores`` ``(BM, BN)`` with values ``(BN, BDV)``.
+
+    The row max is taken on the raw scores and the scale applied inside the exponent,
+    ``p = 2^(scale·s − m)`` (one fused multiply-add per logit). With ``MAY_BE_EMPTY`` a row whose
+    logits so far are all −inf stays 0; without it every row must have a finite logit.
+    """
+    m_new = tl.maximum(m_i, tl.max(scores, 1) * scale)
     m_use = tl.where(m_new == float("-inf"), 0.0, m_new) if MAY_BE_EMPTY else m_new
     alpha = tl.math.exp2(m_i - m_use)
-    p = tl.math.exp2(logits - m_use[:, None])
+    p = tl.math.exp2(scores * scale - m_use[:, None])
     l_i = l_i * alpha + tl.sum(p, 1)
     acc = tl.dot(p.to(values.dtype), values, acc * alpha[:, None], input_precision=DOT_PRECISION)
     return m_new, l_i, acc
@@ -134,18 +139,17 @@ def _sparse_attention_kernel(
         tokens = _tile_tokens(tile_start, lane, block_row, ranges, range_count, tiles_per_row,
                               delta_ptr, tile_range_ptr, range_starts_ptr, BLOCK_N, START_WORDS)
         keys = _rows(k_base, tokens, lane, HEAD_DIM, BLOCK_D, False)
-        logits = tl.dot(q, tl.trans(keys), input_precision=DOT_PRECISION) * qk_scale
+        scores = tl.dot(q, tl.trans(keys), input_precision=DOT_PRECISION)
         values = _rows(v_base, tokens, lane, VALUE_DIM, BLOCK_DV, False)
-        m_i, l_i, acc = _online_softmax_step(logits, values, m_i, l_i, acc, DOT_PRECISION, False)
+        m_i, l_i, acc = _online_softmax_step(scores, qk_scale, values, m_i, l_i, acc, DOT_PRECISION, False)
     if full_end < total:
         n_mask = full_end + lane < total
         tokens = _tile_tokens(full_end, lane, block_row, ranges, range_count, tiles_per_row,
                               delta_ptr, tile_range_ptr, range_starts_ptr, BLOCK_N, START_WORDS)
         keys = _rows(k_base, tokens, n_mask, HEAD_DIM, BLOCK_D, True)
-        logits = tl.dot(q, tl.trans(keys), input_precision=DOT_PRECISION) * qk_scale
-        logits = tl.where(n_mask[None, :], logits, float("-inf"))
+        scores = tl.where(n_mask[None, :], tl.dot(q, tl.trans(keys), input_precision=DOT_PRECISION), float("-inf"))
         values = _rows(v_base, tokens, n_mask, VALUE_DIM, BLOCK_DV, True)
-        m_i, l_i, acc = _online_softmax_step(logits, values, m_i, l_i, acc, DOT_PRECISION, False)
+        m_i, l_i, acc = _online_softmax_step(scores, qk_scale, values, m_i, l_i, acc, DOT_PRECISION, False)
 
     if COMPENSATION:  # skipped non-empty clusters: logit s·q·k̄_j + log|K_j|, value v̄_j
         for cluster_start in range(0, num_k_clusters, BLOCK_N):
@@ -160,7 +164,7 @@ def _sparse_attention_kernel(
             logits = tl.dot(q, tl.trans(centroids), input_precision=DOT_PRECISION) * qk_scale
             logits = tl.where(skipped[None, :], logits + log2_size[None, :], float("-inf"))
             means = _rows(value_means_ptr, clusters, skipped, VALUE_DIM, BLOCK_DV, True)
-            m_i, l_i, acc = _online_softmax_step(logits, means, m_i, l_i, acc, DOT_PRECISION, True)
+            m_i, l_i, acc = _online_softmax_step(logits, 1.0, means, m_i, l_i, acc, DOT_PRECISION, True)
 
     if HAS_SHARED:  # exact shared keys; padded ones enter neither numerator nor denominator
         for shared_start in range(0, num_shared, BLOCK_N):
@@ -171,10 +175,10 @@ def _sparse_attention_kernel(
                 t_mask = t_mask & (valid != 0)
             shared_rows = group * num_shared + offs_t
             keys = _rows(shared_k_ptr, shared_rows, t_mask, HEAD_DIM, BLOCK_D, True)
-            logits = tl.dot(q, tl.trans(keys), input_precision=DOT_PRECISION) * qk_scale
-            logits = tl.where(t_mask[None, :], logits, float("-inf"))
+            scores = tl.where(t_mask[None, :], tl.dot(q, tl.trans(keys), input_precision=DOT_PRECISION),
+                              float("-inf"))
             values = _rows(shared_v_ptr, shared_rows, t_mask, VALUE_DIM, BLOCK_DV, True)
-            m_i, l_i, acc = _online_softmax_step(logits, values, m_i, l_i, acc, DOT_PRECISION, True)
+            m_i, l_i, acc = _online_softmax_step(scores, qk_scale, values, m_i, l_i, acc, DOT_PRECISION, True)
 
     result = acc / tl.where(l_i > 0.0, l_i, 1.0)[:, None]
     original_rows = tl.load(perm_ptr + group * num_rows + offs_m, mask=m_mask, other=0)
@@ -305,6 +309,9 @@ def sparse_attention(
         raise ValueError("sparse_attention: shared_keys and shared_values must be given together")
     if shared_valid is not None and shared_keys is None:
         raise ValueError("sparse_attention: shared_valid given without shared_keys")
+    if not float(scale) > 0:
+        raise ValueError(f"sparse_attention: scale={scale} must be positive (each row's running max is taken "
+                         "on unscaled scores)")
     shared = None if shared_keys is None else (shared_keys, shared_values, shared_valid)
     _validate(queries_sorted, keys_sorted, values_sorted, query_layout, key_layout, block_map,
               key_centroids, value_means, shared, block_m, block_n, remainder_m)

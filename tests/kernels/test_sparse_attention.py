@@ -176,3 +176,6 @@ def test_rejects_bad_inputs():
                          torch.ones(1, 3, device=DEVICE))
     with pytest.raises(ValueError, match="out must be"):
         sparse_attention(*args, True, out=torch.empty(1, 40, 15, device=DEVICE))
+    for scale in (0.0, -0.25, float("nan")):
+        with pytest.raises(ValueError, match="must be positive"):
+            sparse_attention(*args[:8], scale, True)

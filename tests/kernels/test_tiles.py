@@ -6,7 +6,7 @@ from svg_ear_compile.kernels.tiles import TileConfig, gpu_family, tile_config
 
 
 def test_buckets_and_fallbacks():
-    assert tile_config(128, 75_600, family="H100") == TileConfig(128, 128, 8, 2)
+    assert tile_config(128, 75_600, family="H100") == TileConfig(128, 128, 8, 3)
     assert tile_config(96, 75_600, family="H100") == tile_config(128, 75_600, family="H100")
     assert tile_config(40, 1024, family="H200") == tile_config(64, 1024, family="H200")
     assert tile_config(128, 32_760, family="B200") == tile_config(128, 32_760, family="default")
