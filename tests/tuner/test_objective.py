@@ -1,0 +1,25 @@
+# The per-layer objective's oracle: exact attention by query chunks equals one float64 SDPA call.
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from svg_ear_compile.tuner._objective import exact_attention, output_psnr
+
+
+@pytest.mark.parametrize("chunk_rows", [7, 64, 1024])
+def test_chunked_exact_attention_equals_sdpa(chunk_rows):
+    gen = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(1, 2, 100, 16, generator=gen) for _ in range(3))
+    out = exact_attention(q, k, v, chunk_rows=chunk_rows)
+    assert out.dtype == torch.float64 and out.shape == (1, 2, 100, 16)
+    torch.testing.assert_close(out, F.scaled_dot_product_attention(q.double(), k.double(), v.double()),
+                               rtol=1e-12, atol=1e-12)
+
+
+def test_output_psnr_is_the_direct_formula():
+    reference = torch.linspace(-1.0, 3.0, 50, dtype=torch.float64)
+    approx = reference + 0.01
+    assert output_psnr(reference, approx) == pytest.approx(10 * math.log10(4.0**2 / 1e-4), abs=1e-6)
+    assert output_psnr(reference, reference) == 100.0
