@@ -292,14 +292,15 @@ def _uniform_baselines(settings: TuneSettings, tune_model: Any, base: SvgEarConf
                        conditions: list[dict[str, Any]] | None, progress: Progress) -> list[dict[str, float]]:
     """The hand-set alternative: one config for every layer, checked end to end exactly as the tuned one.
 
-    It is ``base`` at each of ``settings.uniform_budgets``, with the cluster counts in the middle of the
-    per-layer search range for the model's sequence length (what one would pick by hand for that length).
+    It is ``base`` at each of ``settings.uniform_budgets``, with the cluster counts at the lower middle of
+    the per-layer search range for the model's sequence length (what one would pick by hand for that
+    length: 256 and 1,024 from 65,536 tokens up, the package defaults and upstream's choice at 32k-119k).
     """
     if not settings.uniform_budgets:
         return []
     space = SearchSpace.for_layer(calibration.signature.seq_len, triton=False)
-    base = base.replace(num_q_clusters=space.query_clusters[len(space.query_clusters) // 2],
-                        num_k_clusters=space.key_clusters[len(space.key_clusters) // 2])
+    base = base.replace(num_q_clusters=space.query_clusters[(len(space.query_clusters) - 1) // 2],
+                        num_k_clusters=space.key_clusters[(len(space.key_clusters) - 1) // 2])
     progress.phase("uniform baselines (end-to-end)", len(settings.uniform_budgets))
     results = []
     for done, budget in enumerate(settings.uniform_budgets, 1):
