@@ -16,11 +16,14 @@ from svg_ear_compile.tuner.cli import main  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 TOY = "tests.tuner._toy:tiny_wan_2_layers"
-FAST = ["--steps", "3", "--seeds", "0", "--min-seq-len", "0", "--psnr-target", "25", "--rounds", "0", "--quiet"]
+# On the CPU wherever the suite runs: on a GPU each new tile size would compile kernels inside the time limits.
+FAST = ["--steps", "3", "--seeds", "0", "--min-seq-len", "0", "--psnr-target", "25", "--rounds", "0", "--quiet",
+        "--device", "cpu"]
 
 
 def _cli(*args: str) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    paths = [str(ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
     return subprocess.Popen([sys.executable, "-m", "svg_ear_compile.tuner.cli", *args], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 

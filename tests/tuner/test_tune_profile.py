@@ -28,7 +28,7 @@ def tuned(tmp_path_factory):
     settings = TuneSettings(model="tests.tuner._toy:tiny_wan_2_layers", out=str(out), psnr_target=TARGET,
                             layer_margin=3.0, steps=3, seeds=[0, 1], n_trials=4, min_seq_len=0, workers=1,
                             rounds=1, storage=str(out / "tune.journal"), uniform_budgets=[0.05, 1.0],
-                            keep_sparse=True)
+                            keep_sparse=True, device="cpu")
     return tune(settings), out
 
 
