@@ -75,6 +75,8 @@ def _profile_config(profile: Any, graph: torch.fx.GraphModule | None, min_seq_le
                       stacklevel=3)
         return SvgEarConfig()
     signature = profiles.graph_signature(graph, min_seq_len) if graph is not None else None
+    if device_name is None and graph is not None:
+        device_name = profiles.graph_device_name(graph)
     found = profiles.load_profile(profile, device_name=device_name, signature=signature, search_dirs=profile_dirs)
     return found.config() if found is not None else SvgEarConfig()
 

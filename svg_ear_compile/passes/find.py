@@ -27,15 +27,22 @@ class AttentionCall:
     module_path: str
     module_class: str
 
-    def shape(self, name: str) -> tuple[int, ...] | None:
+    def _example(self, name: str) -> torch.Tensor | None:
         value = self.arguments.get(name)
         example = value.meta.get("example_value") if isinstance(value, torch.fx.Node) else None
-        return tuple(example.shape) if isinstance(example, torch.Tensor) else None
+        return example if isinstance(example, torch.Tensor) else None
+
+    def shape(self, name: str) -> tuple[int, ...] | None:
+        example = self._example(name)
+        return tuple(example.shape) if example is not None else None
 
     def dtype(self, name: str) -> torch.dtype | None:
-        value = self.arguments.get(name)
-        example = value.meta.get("example_value") if isinstance(value, torch.fx.Node) else None
-        return example.dtype if isinstance(example, torch.Tensor) else None
+        example = self._example(name)
+        return example.dtype if example is not None else None
+
+    def device(self, name: str) -> torch.device | None:
+        example = self._example(name)
+        return example.device if example is not None else None
 
 
 def _normalise(node: torch.fx.Node) -> dict[str, Any]:

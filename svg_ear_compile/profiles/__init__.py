@@ -3,13 +3,14 @@
     load_profile("auto" | path, device_name=..., signature=...)   the fitting Profile, or None + one warning
     Profile.config()        the SvgEarConfig it describes (per-layer ``layer_overrides``)
     graph_signature(gm)     what a compiled graph shows of its model (layers, heads, head dim, S bucket)
+    graph_device_name(gm)   the device its attention runs on ("cpu" or that GPU's CUDA name)
     write_profile(p, path)  YAML, through a temporary file and a rename
 
 Shipped profiles are the ``*.yaml`` files in this directory (made by ``svg-ear-tune`` on the GPU they name).
 """
 
 from ._schema import PROFILE_VERSION, LayerResult, ModelSignature, Profile, ProfileError, seq_len_bucket
-from ._signature import graph_signature
+from ._signature import graph_device_name, graph_signature
 from ._store import (
     ProfileWarning,
     current_device_name,
@@ -23,6 +24,6 @@ from ._store import (
 
 __all__ = [
     "PROFILE_VERSION", "LayerResult", "ModelSignature", "Profile", "ProfileError", "ProfileWarning",
-    "current_device_name", "graph_signature", "is_profile_text", "load_profile", "profile_dirs", "read_profile",
-    "seq_len_bucket", "write_atomic", "write_profile",
+    "current_device_name", "graph_device_name", "graph_signature", "is_profile_text", "load_profile",
+    "profile_dirs", "read_profile", "seq_len_bucket", "write_atomic", "write_profile",
 ]

@@ -8,6 +8,7 @@ head dim and sequence-length bucket (the longest call's). A block graph shared b
 
 from __future__ import annotations
 
+import torch
 import torch.fx
 
 from ..passes import classify, find_attention, timestep_input
@@ -29,3 +30,14 @@ def graph_signature(gm: torch.fx.GraphModule, min_seq_len: int = 0) -> ModelSign
     whole_model = timestep_input(gm.graph) is not None
     return ModelSignature(num_layers=len(shapes) if whole_model else None, num_heads=heads, head_dim=head_dim,
                           seq_len=seq_len)
+
+
+def graph_device_name(gm: torch.fx.GraphModule) -> str | None:
+    """Name of the device ``gm``'s attention runs on: its CUDA name (that GPU's, not the current one's), or
+    ``"cpu"``; None when the graph has no attention call with a known device. A CPU graph on a machine
+    with a GPU is matched as "cpu", not as the GPU."""
+    for call in find_attention(gm.graph):
+        device = call.device("query")
+        if device is not None:
+            return torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
+    return None

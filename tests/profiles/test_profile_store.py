@@ -112,3 +112,30 @@ def test_backend_profile_option_reads_profiles_and_plain_configs(tmp_path):
     assert config_from_options({"profile": str(plain)}).budget == 0.25
     with pytest.warns(ProfileWarning, match="no graph"):
         assert config_from_options({"profile": "auto"}) == SvgEarConfig()
+
+
+def test_auto_matches_the_device_the_graph_runs_on_not_the_current_gpu(tmp_path, monkeypatch):
+    pytest.importorskip("diffusers")
+    import torch
+
+    from svg_ear_compile.profiles import graph_device_name, graph_signature
+
+    from .._models import capture_graphs, tiny_wan, wan_inputs
+
+    with torch.no_grad():
+        graph = capture_graphs(tiny_wan(num_layers=2), wan_inputs())[0]
+    shown = graph_signature(graph)
+    model = ModelSignature(class_name="WanTransformer3DModel", config_hash="abc", num_layers=shown.num_layers,
+                           num_heads=shown.num_heads, head_dim=shown.head_dim, seq_len=shown.seq_len)
+    write_profile(_profile(device="cpu", model=model), tmp_path / "cpu.yaml")
+    # A machine with a GPU: the CPU graph must still match the profile tuned on "cpu".
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: H100)
+    assert graph_device_name(graph) == "cpu"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ProfileWarning)
+        config = config_from_options({"profile": "auto", "min_seq_len": 0}, graph, profile_dirs=[str(tmp_path)])
+    assert config.for_layer(1).budget == 0.5
+    with pytest.warns(ProfileWarning, match="this device is 'NVIDIA H100"):
+        config_from_options({"profile": "auto", "min_seq_len": 0}, graph, device_name=H100,
+                            profile_dirs=[str(tmp_path)])
