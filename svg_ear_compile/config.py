@@ -59,7 +59,8 @@ class SvgEarConfig:
         top_p: SVG2 mass threshold per query-cluster row; with EAR it sets the row's area budget.
         budget: explicit density target (fraction of the S² area computed exactly, per row);
             overrides ``top_p`` when set. ``1.0`` computes every block (exact attention).
-        guaranteed_frac: share of key clusters always kept per row, the highest-mass ones (EAR).
+        guaranteed_frac: share of key clusters always kept per row, the highest-mass ones (EAR); an explicit
+            ``budget`` smaller than their keys keeps only the heaviest of them that fit it (at least one).
         cost_exponent: γ in score = log ε̂ − γ·log(|Q_i||K_j|).
         min_seq_len: sequences shorter than this run exact attention.
         dense_layers: the first this many layers (by index) run exact attention.

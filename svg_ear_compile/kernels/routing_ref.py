@@ -3,7 +3,8 @@
 Per query-cluster row ``i`` a budget of keys is filled greedily:
 
 * EAR (``routing="error_aware"``): a guaranteed set (the ``guaranteed_frac`` heaviest key clusters
-  by centroid mass, at least one), then the rest by ``score_ij = log ε̂_ij − γ·log(|Q_i||K_j|)``.
+  by centroid mass, at least one, and no more than the budget needs), then the rest by
+  ``score_ij = log ε̂_ij − γ·log(|Q_i||K_j|)``.
   Without an explicit ``budget`` the row's budget is the area SVG2's top-p set would use.
 * SVG2 (``routing="attention"``): the top-p set by mass, or with ``budget`` a fill by mass.
 
@@ -42,14 +43,23 @@ def greedy_fill(
     take = torch.zeros_like(take_sorted).scatter_(-1, order, take_sorted)
     return preselected | take
 
-def guaranteed_set(mass: torch.Tensor, key_sizes: torch.Tensor, fraction: float) -> torch.Tensor:
-    """The ``max(1, ceil(fraction · #non-empty clusters))`` heaviest clusters of each row."""
+def guaranteed_set(
+    mass: torch.Tensor, key_sizes: torch.Tensor, fraction: float, budget_keys: torch.Tensor | None = None
+) -> torch.Tensor:
+    """The ``max(1, ceil(fraction · #non-empty clusters))`` heaviest clusters of each row; with
+    ``budget_keys`` (``(G, QC)``) only as many of them, heaviest first, as it takes to reach the row's
+    budget (at least one), so a small explicit budget is not overridden by the guarantee."""
     nonempty = (key_sizes > 0).sum(-1)
     count = torch.clamp(torch.ceil(fraction * nonempty.to(mass.dtype)), min=1).to(torch.int64)
     order = mass.argsort(dim=-1, descending=True, stable=True)
-    rank_kept = torch.arange(mass.shape[-1], device=mass.device) < count.view(-1, 1, 1)
-    keep = torch.zeros_like(rank_kept.expand_as(mass)).scatter_(-1, order, rank_kept.expand_as(mass))
+    rank_kept = (torch.arange(mass.shape[-1], device=mass.device) < count.view(-1, 1, 1)).expand_as(mass)
+    if budget_keys is not None:
+        sorted_sizes = torch.gather(key_sizes.unsqueeze(1).expand_as(mass), -1, order) * rank_kept
+        before = sorted_sizes.cumsum(-1) - sorted_sizes
+        rank_kept = rank_kept & (before < budget_keys.unsqueeze(-1))
+    keep = torch.zeros_like(rank_kept).scatter_(-1, order, rank_kept)
     return keep & (key_sizes > 0).unsqueeze(1)
+
 
 def route(
     mass: torch.Tensor,
@@ -78,6 +88,6 @@ def route(
     if log_error is None:
         raise ValueError("error-aware routing needs the probe's log_error")
     score = error_to_cost_score(log_error, query_sizes, key_sizes, config.cost_exponent)
-    guaranteed = guaranteed_set(mass, key_sizes, config.guaranteed_frac)
+    guaranteed = guaranteed_set(mass, key_sizes, config.guaranteed_frac, budget_keys)
     return greedy_fill(score, key_sizes, budget_keys, guaranteed)
 

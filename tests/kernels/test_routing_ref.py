@@ -1,6 +1,7 @@
 # Routing fills each row's key budget greedily by score after the guaranteed set, and never picks empty clusters.
 import math
 
+import pytest
 import torch
 
 from svg_ear_compile import SvgEarConfig
@@ -25,21 +26,27 @@ def test_full_budget_selects_every_nonempty_block_in_both_modes():
         assert torch.equal(selected, (k_sizes > 0).unsqueeze(1).expand_as(selected))
 
 
-def test_error_aware_fill_matches_brute_force_greedy():
+@pytest.mark.parametrize("budget, fraction", [(0.3, 0.1), (0.05, 0.5)])  # the second: the budget caps the guarantee
+def test_error_aware_fill_matches_brute_force_greedy(budget, fraction):
     mass, log_error, q_sizes, k_sizes = _problem(seed=1)
-    cfg = SvgEarConfig(budget=0.3, guaranteed_frac=0.1, cost_exponent=1.0)
+    cfg = SvgEarConfig(budget=budget, guaranteed_frac=fraction, cost_exponent=1.0)
     selected = route(mass, log_error, q_sizes, k_sizes, cfg)
     score = error_to_cost_score(log_error, q_sizes, k_sizes, 1.0)
     for g in range(2):
         nonempty = [j for j in range(20) if k_sizes[g, j] > 0]
-        n_guaranteed = max(1, math.ceil(0.1 * len(nonempty)))
-        budget = 0.3 * float(k_sizes[g].sum())
+        n_guaranteed = max(1, math.ceil(fraction * len(nonempty)))
+        row_budget = budget * float(k_sizes[g].sum())
         for i in range(6):
             by_mass = sorted(nonempty, key=lambda j: -float(mass[g, i, j]))
-            chosen = set(by_mass[:n_guaranteed])
-            used = sum(int(k_sizes[g, j]) for j in chosen)
+            chosen, used = set(), 0
+            for j in by_mass[:n_guaranteed]:
+                if used >= row_budget:
+                    break
+                chosen.add(j)
+                used += int(k_sizes[g, j])
+            assert chosen  # at least one cluster, whatever the budget
             for j in sorted(set(nonempty) - chosen, key=lambda j: -float(score[g, i, j])):
-                if used >= budget:
+                if used >= row_budget:
                     break
                 chosen.add(j)
                 used += int(k_sizes[g, j])
