@@ -60,7 +60,6 @@ def guaranteed_set(
     keep = torch.zeros_like(rank_kept).scatter_(-1, order, rank_kept)
     return keep & (key_sizes > 0).unsqueeze(1)
 
-
 def route(
     mass: torch.Tensor,
     log_error: torch.Tensor | None,

@@ -1,17 +1,18 @@
-"""What the per-layer search may choose: cluster counts, warm k-means iterations, kernel tiles, budget, γ.
+"""What the per-layer search may choose: cluster counts, k-means iterations, kernel tiles, budget, γ.
 
 Ranges scale with the sequence length S (upstream: QC 200–400 and KC ~1000 at 32k–119k tokens):
 
-    query clusters  powers of two in [S/1024, S/64]   (at least 2 … 8)
+    query clusters  powers of two in [S/2048, S/64]   (at least 2 … 8)
     key clusters    powers of two in [S/256,  S/16]   (at least 4 … 16)
     budget          log-uniform in [0.03, 0.6]  (share of the S² area computed exactly)
     cost_exponent   γ in [0.5, 1.5]
     kmeans_iters    1 … 4 warm-started Lloyd steps
+    kmeans_iters_init  5 … 50 Lloyd steps on a layer's first (cold) call, log-uniform
     block_m/block_n {32, 64, 128}, only where the Triton kernel runs (on the reference path they change nothing)
 
     >>> space = SearchSpace.for_layer(75_600, triton=True)
     >>> space.query_clusters, space.key_clusters
-    ((128, 256, 512, 1024), (512, 1024, 2048, 4096))
+    ((64, 128, 256, 512, 1024), (512, 1024, 2048, 4096))
     >>> SearchSpace.for_layer(48, triton=False).key_clusters
     (4, 8, 16)
 """
@@ -38,6 +39,7 @@ class SearchSpace:
     query_clusters: tuple[int, ...]
     key_clusters: tuple[int, ...]
     kmeans_iters: tuple[int, int] = (1, 4)
+    kmeans_iters_init: tuple[int, int] = (5, 50)
     budget: tuple[float, float] = (0.03, 0.6)
     cost_exponent: tuple[float, float] = (0.5, 1.5)
     block_sizes: tuple[int, ...] = ()
@@ -46,7 +48,7 @@ class SearchSpace:
     def for_layer(cls, seq_len: int, *, triton: bool) -> SearchSpace:
         """The space for a layer of ``seq_len`` tokens; kernel tiles only when ``triton`` runs."""
         return cls(
-            query_clusters=_powers_of_two(max(2, seq_len / 1024), max(8, seq_len / 64), min(seq_len, 1024)),
+            query_clusters=_powers_of_two(max(2, seq_len / 2048), max(8, seq_len / 64), min(seq_len, 1024)),
             key_clusters=_powers_of_two(max(4, seq_len / 256), max(16, seq_len / 16), min(seq_len, 4096)),
             block_sizes=BLOCK_SIZES if triton else (),
         )
@@ -57,6 +59,7 @@ class SearchSpace:
             "num_q_clusters": trial.suggest_categorical("num_q_clusters", list(self.query_clusters)),
             "num_k_clusters": trial.suggest_categorical("num_k_clusters", list(self.key_clusters)),
             "kmeans_iters": trial.suggest_int("kmeans_iters", *self.kmeans_iters),
+            "kmeans_iters_init": trial.suggest_int("kmeans_iters_init", *self.kmeans_iters_init, log=True),
             "budget": trial.suggest_float("budget", *self.budget, log=True),
             "cost_exponent": trial.suggest_float("cost_exponent", *self.cost_exponent),
         }
@@ -68,7 +71,8 @@ class SearchSpace:
     def conservative(self) -> dict[str, Any]:
         """A first trial likely to meet a PSNR target: most clusters, the largest budget, γ = 1."""
         params = {"num_q_clusters": self.query_clusters[-1], "num_k_clusters": self.key_clusters[-1],
-                  "kmeans_iters": self.kmeans_iters[1], "budget": self.budget[1], "cost_exponent": 1.0}
+                  "kmeans_iters": self.kmeans_iters[1], "kmeans_iters_init": self.kmeans_iters_init[1],
+                  "budget": self.budget[1], "cost_exponent": 1.0}
         if self.block_sizes:
             params.update(block_m=64, block_n=64)
         return params

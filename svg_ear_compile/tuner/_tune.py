@@ -13,6 +13,7 @@ met or not.
 from __future__ import annotations
 
 import datetime
+import math
 import pathlib
 import re
 import shlex
@@ -178,7 +179,8 @@ def tune(settings: TuneSettings, progress: Progress | None = None) -> TuneResult
     signature = calibration.signature
     storage_spec = settings.storage or str(out / "study.journal")
     prefix = settings.study_name or (f"svg-ear/{signature.class_name}/{signature.config_hash}/{_slug(device_name)}/"
-                                     f"S{signature.seq_len}/psnr{settings.psnr_target:g}+{settings.layer_margin:g}")
+                                     f"S{signature.seq_len}/psnr{settings.psnr_target:g}+{settings.layer_margin:g}/"
+                                     f"steps{settings.steps}")
     storage = open_storage(storage_spec)
     workers = settings.workers or max(1, torch.cuda.device_count() if device.startswith("cuda") else 1)
     repeats = settings.repeats or (5 if device.startswith("cuda") else 1)
@@ -186,7 +188,7 @@ def tune(settings: TuneSettings, progress: Progress | None = None) -> TuneResult
     targets = {layer: settings.psnr_target + settings.layer_margin for layer in calibration.layers}
     job = {"calibration": str(calibration.directory), "storage": storage_spec, "prefix": prefix,
            "n_trials": settings.n_trials, "base": base.to_dict(), "device": device, "repeats": repeats,
-           "seed": settings.seed}
+           "seed": settings.seed, "steps": settings.steps}
 
     rounds: list[dict[str, float]] = []
     tasks = [Task(layer, 0, targets[layer]) for layer in calibration.layers]
@@ -292,15 +294,19 @@ def _uniform_baselines(settings: TuneSettings, tune_model: Any, base: SvgEarConf
                        conditions: list[dict[str, Any]] | None, progress: Progress) -> list[dict[str, float]]:
     """The hand-set alternative: one config for every layer, checked end to end exactly as the tuned one.
 
-    It is ``base`` at each of ``settings.uniform_budgets``, with the cluster counts at the lower middle of
-    the per-layer search range for the model's sequence length (what one would pick by hand for that
-    length: 256 and 1,024 from 65,536 tokens up, the package defaults and upstream's choice at 32k-119k).
+    It is ``base`` (what runs without a profile) at each of ``settings.uniform_budgets``, its cluster
+    counts moved to the nearest (log scale) in the per-layer search range for the model's sequence
+    length: the defaults 256 and 1,024 (upstream's choice at 32k-119k tokens) where they fit.
     """
     if not settings.uniform_budgets:
         return []
     space = SearchSpace.for_layer(calibration.signature.seq_len, triton=False)
-    base = base.replace(num_q_clusters=space.query_clusters[(len(space.query_clusters) - 1) // 2],
-                        num_k_clusters=space.key_clusters[(len(space.key_clusters) - 1) // 2])
+
+    def nearest(values: tuple[int, ...], wanted: int) -> int:
+        return min(values, key=lambda v: (abs(math.log2(v / wanted)), v))
+
+    base = base.replace(num_q_clusters=nearest(space.query_clusters, base.num_q_clusters),
+                        num_k_clusters=nearest(space.key_clusters, base.num_k_clusters))
     progress.phase("uniform baselines (end-to-end)", len(settings.uniform_budgets))
     results = []
     for done, budget in enumerate(settings.uniform_budgets, 1):

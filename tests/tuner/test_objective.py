@@ -5,7 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from svg_ear_compile.tuner._objective import exact_attention, output_psnr
+from svg_ear_compile import SvgEarConfig
+from svg_ear_compile.tuner._objective import LayerEvaluator, exact_attention, output_psnr
 
 
 @pytest.mark.parametrize("chunk_rows", [7, 64, 1024])
@@ -23,3 +24,9 @@ def test_output_psnr_is_the_direct_formula():
     approx = reference + 0.01
     assert output_psnr(reference, approx) == pytest.approx(10 * math.log10(4.0**2 / 1e-4), abs=1e-6)
     assert output_psnr(reference, reference) == 100.0
+
+
+def test_a_run_needs_at_least_one_step():
+    sample = {"seed": 0, "step": 0, **{name: torch.randn(1, 1, 32, 8) for name in ("q", "k", "v")}}
+    with pytest.raises(ValueError, match="run_steps=0"):
+        LayerEvaluator([sample], SvgEarConfig(), full_heads=1, run_steps=0)
