@@ -6,7 +6,7 @@ keeping the running minimum and its index in registers, so the ``N × C`` distan
 exists, not even per tile in memory.
 
 Update: ``c_gc ← mean of {x_gn : labels[g, n] = c}``, an empty cluster keeps its centroid. The labels
-are sorted (``torch.sort``), ``searchsorted`` turns the sorted labels into cluster ranges, and
+are sorted (``torch.sort``, on int16 keys), ``searchsorted`` turns the sorted labels into cluster ranges, and
 :func:`~svg_ear_compile.kernels.cluster_stats.segment_means` sums each range through the sort
 permutation: one program per cluster, no atomics, no copy of the points.
 
@@ -20,6 +20,7 @@ import triton
 import triton.language as tl
 
 from .cluster_stats import segment_means
+from .permute_ref import sort_labels
 
 _DTYPES = (torch.float16, torch.bfloat16, torch.float32)
 _PRECISIONS = ("ieee", "tf32", "tf32x3")
@@ -122,7 +123,7 @@ def kmeans_update(points: torch.Tensor, labels: torch.Tensor, centroids: torch.T
         raise ValueError(f"kmeans_update: labels must be int64 of shape {tuple(points.shape[:2])}, "
                          f"got {labels.dtype} of shape {tuple(labels.shape)}")
     groups, clusters = centroids.shape[:2]
-    labels_sorted, order = torch.sort(labels, dim=1, stable=True)
+    labels_sorted, order = sort_labels(labels, clusters)
     bounds = torch.arange(clusters + 1, device=labels.device).expand(groups, -1).contiguous()
     offsets = torch.searchsorted(labels_sorted, bounds)
     new_centroids, _ = segment_means(points, offsets, row_index=order, fallback=centroids, block_n=block_n)

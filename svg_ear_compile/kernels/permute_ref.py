@@ -21,9 +21,18 @@ class ClusterLayout:
     offsets: torch.Tensor
 
 
+def sort_labels(labels: torch.Tensor, num_clusters: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``torch.sort(labels, dim=1, stable=True)`` of int64 labels in ``[0, num_clusters)``: the same
+    ``(sorted labels, order)``, the sort run on the narrowest integer type that holds the labels (a
+    radix sort makes one pass per 8 key bits: int16 keys take 2 passes where int64 take 8)."""
+    narrow = torch.int16 if num_clusters <= 2**15 else torch.int32 if num_clusters <= 2**31 else torch.int64
+    labels_sorted, order = torch.sort(labels.to(narrow), dim=1, stable=True)
+    return labels_sorted.to(labels.dtype), order
+
+
 def cluster_layout(labels: torch.Tensor, num_clusters: int) -> ClusterLayout:
     """Stable sort by label; ``sizes`` is ``(G, C)`` and ``offsets`` its exclusive prefix sum ``(G, C+1)``."""
-    labels_sorted, perm = torch.sort(labels, dim=1, stable=True)
+    labels_sorted, perm = sort_labels(labels, num_clusters)
     sizes = torch.zeros(labels.shape[0], num_clusters, dtype=torch.int64, device=labels.device)
     sizes.scatter_add_(1, labels, torch.ones_like(labels))
     offsets = torch.nn.functional.pad(sizes.cumsum(1), (1, 0))

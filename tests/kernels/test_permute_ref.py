@@ -1,7 +1,8 @@
 # Sorting by cluster makes clusters contiguous ranges, and unpermute is the exact inverse of permute.
+import pytest
 import torch
 
-from svg_ear_compile.kernels.permute_ref import cluster_layout, permute, unpermute
+from svg_ear_compile.kernels.permute_ref import cluster_layout, permute, sort_labels, unpermute
 
 
 def test_layout_sizes_offsets_and_round_trip():
@@ -22,3 +23,14 @@ def test_layout_sizes_offsets_and_round_trip():
             begin, end = layout.offsets[g, c], layout.offsets[g, c + 1]
             assert bool((labels_sorted[g, begin:end] == c).all())
     assert torch.equal(unpermute(x_sorted, layout.perm), x)
+
+
+@pytest.mark.parametrize("num_clusters", [3, 1000, 40_000])  # int16 and int32 keys
+def test_sort_labels_is_the_stable_int64_sort(num_clusters):
+    gen = torch.Generator().manual_seed(num_clusters)
+    labels = torch.randint(0, num_clusters, (3, 5000), generator=gen)
+    labels[:, -1] = num_clusters - 1  # the largest label must survive the narrowing
+    expected = torch.sort(labels, dim=1, stable=True)
+    labels_sorted, order = sort_labels(labels, num_clusters)
+    assert labels_sorted.dtype == torch.int64 and torch.equal(labels_sorted, expected.values)
+    assert torch.equal(order, expected.indices)  # ties keep their original order
