@@ -37,7 +37,7 @@ if "--smoke" in sys.argv and not torch.cuda.is_available():
 import torch.nn.functional as F  # noqa: E402
 import triton  # noqa: E402
 import triton.testing  # noqa: E402
-from _timing import kernel_ms  # noqa: E402
+from _timing import kernel_ms, wall_ms  # noqa: E402
 from torch.nn.attention import SDPBackend, sdpa_kernel  # noqa: E402
 from torch.nn.attention.flex_attention import BlockMask, flex_attention  # noqa: E402
 
@@ -91,10 +91,15 @@ def clustered_problem(heads, frames, height, width, head_dim, density, args, dev
                 v_sorted=permute(v, k_layout.perm))
 
 
+MIN_REPEATS = 10
+
+
 def bench(fn, cuda: bool) -> float:
-    """Median milliseconds: CUDA events through do_bench on a GPU, perf_counter otherwise."""
+    """Median milliseconds: CUDA events through do_bench on a GPU (at least ``MIN_REPEATS`` timed calls:
+    do_bench's 200 ms budget alone gave a 100 ms call 2), perf_counter otherwise."""
     if cuda:
-        return triton.testing.do_bench(fn, warmup=25, rep=200, return_mode="median")
+        _, first_ms = wall_ms(fn, torch.device("cuda"))
+        return triton.testing.do_bench(fn, warmup=25, rep=max(200.0, MIN_REPEATS * first_ms), return_mode="median")
     times = []
     for _ in range(3):
         start = time.perf_counter()
