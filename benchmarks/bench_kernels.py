@@ -217,10 +217,10 @@ def run_shape(name, heads, frames, height, width, density, args, device, dtype, 
         0.0, None)
 
     dense_ms = None
-    for label, (fn, flops, error_fn) in methods.items():
-        out = fn()
-        error = error_fn(out) if error_fn is not None else None
-        ms = bench(fn, cuda)
+
+    def report(label: str, ms: float, flops: float, error: float | None) -> None:
+        """One row: appended to ``rows`` and printed as a table line (the first row is the baseline)."""
+        nonlocal dense_ms
         dense_ms = dense_ms if dense_ms is not None else ms
         row = dict(shape=name, heads=heads, seq_len=seq_len, target=density,
                    density=area / (heads * seq_len**2), method=label, ms=ms,
@@ -232,13 +232,13 @@ def run_shape(name, heads, frames, height, width, density, args, device, dtype, 
         err = f"{error:.2e}" if error is not None else "-"
         print(f"| {name} | {density:.0%} | {row['density']:.1%} | {label} | {ms:.2f} | {tflops} | {err} | "
               f"{row['speedup']:.2f}x |", flush=True)
+
+    for label, (fn, flops, error_fn) in methods.items():
+        out = fn()
+        report(label, bench(fn, cuda), flops, error_fn(out) if error_fn is not None else None)
     if cuda:  # the attention kernel alone: the SVG-EAR row above also builds the plan on every call
-        ms = kernel_ms(methods["Triton SVG-EAR (comp.)"][0], "_sparse_attention_kernel")
-        rows.append(dict(shape=name, heads=heads, seq_len=seq_len, target=density,
-                         density=area / (heads * seq_len**2), method="Triton SVG-EAR kernel alone (profiler)",
-                         ms=ms, tflops=sparse_flops / ms / 1e9, rel_error=None, speedup=dense_ms / ms, tiles=launch))
-        print(f"| {name} | {density:.0%} | {rows[-1]['density']:.1%} | {rows[-1]['method']} | {ms:.2f} | "
-              f"{rows[-1]['tflops']:.1f} | - | {dense_ms / ms:.2f}x |", flush=True)
+        report("Triton SVG-EAR kernel alone (profiler)",
+               kernel_ms(methods["Triton SVG-EAR (comp.)"][0], "_sparse_attention_kernel"), sparse_flops, None)
     ear_out = methods["Triton SVG-EAR (comp.)"][0]()
     ear_quality = rel_error(ear_out[:check, check_rows], exact_rows)
     rows[-1]["ear_error_vs_exact"] = ear_quality
