@@ -91,3 +91,53 @@ def test_bench_quality_smoke_runs(tmp_path):
         assert len(row["clips"]) == 2 and all(clip["op_calls"] == 4 for clip in row["clips"])  # 2 steps x 2 layers
         assert 0 < row["ssim"] <= 1 and row["psnr"] > 20
     assert rows["ear"]["psnr"] > rows["svg2"]["psnr"]  # compensation recovers what SVG2 drops
+
+
+def _toy_profile(path, config_hash: str, layer_configs: dict):
+    from svg_ear_compile.profiles import LayerResult, ModelSignature, Profile, write_profile
+
+    signature = ModelSignature("WanTransformer3DModel", config_hash, num_layers=2, num_heads=2, head_dim=16, seq_len=48)
+    layers = [LayerResult(layer, config) for layer, config in layer_configs.items()]
+    profile = Profile(device="cpu", model=signature, base_config={"min_seq_len": 0}, layers=layers,
+                      end_to_end={"target_psnr_db": 30.0})
+    return write_profile(profile, path)
+
+
+def test_bench_tuned_times_the_profile_and_uniform_configs_side_by_side(tmp_path, capsys):
+    bench_tuned = pytest.importorskip("bench_tuned")
+    pytest.importorskip("optuna")
+    from svg_ear_compile.tuner._model import load_model
+
+    model = "tests.tuner._toy:tiny_wan_2_layers"
+    exact_then_full = {0: {"min_seq_len": 2**31 - 1}, 1: {"budget": 1.0}}  # attention exact in both layers
+    profile = _toy_profile(tmp_path / "toy.yaml", load_model(model).config_hash(), exact_then_full)
+    out = tmp_path / "tuned.json"
+    results = bench_tuned.main(["--model", model, "--profile", str(profile), "--budgets", "0.05", "1.0",
+                                "--variant", "kmeans_iters_init=3", "--steps", "2", "--seeds", "0,1",
+                                "--rounds", "2", "--runs", "1", "--device", "cpu", "--json", str(out)])
+    rows = {row["config"]: row for row in json.loads(out.read_text())["runs"]}
+    assert list(rows) == ["dense", "tuned", "uniform@0.05", "uniform@0.05+kmeans_iters_init=3", "uniform@1",
+                          "uniform@1+kmeans_iters_init=3"]
+    assert all(len(row["times_ms"]) == 2 for row in rows.values())  # 2 rounds x 1 run
+    assert rows["dense"]["psnr_db"] == 100.0
+    assert rows["tuned"]["psnr_db"] > 60 and rows["uniform@1"]["psnr_db"] > 60  # exact up to float32 rounding
+    assert rows["uniform@0.05"]["psnr_db"] < rows["uniform@1"]["psnr_db"]
+    meeting = [r for name, r in rows.items() if name.startswith("uniform@") and r["psnr_db"] >= 30.0]
+    fastest = min(meeting, key=lambda r: r["median_ms"])
+    assert results["summary"]["best_uniform"] == fastest["config"]
+    speed_ratio = fastest["median_ms"] / rows["tuned"]["median_ms"]
+    assert results["summary"]["tuned_vs_best_uniform"] == pytest.approx(speed_ratio)
+    assert "| uniform@0.05+kmeans_iters_init=3 |" in capsys.readouterr().out
+
+
+def test_bench_tuned_rejects_another_models_profile_and_a_bad_variant(tmp_path, capsys):
+    bench_tuned = pytest.importorskip("bench_tuned")
+    pytest.importorskip("optuna")
+    profile = _toy_profile(tmp_path / "toy.yaml", "0123456789abcdef", {0: {"budget": 0.5}})
+    model = "tests.tuner._toy:tiny_wan_2_layers"
+    with pytest.raises(SystemExit):
+        bench_tuned.main(["--model", model, "--profile", str(profile), "--device", "cpu"])
+    assert "tuned for another model" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        bench_tuned.main(["--profile", str(profile), "--variant", "kmeans_iters_init"])
+    assert "expected field=value" in capsys.readouterr().err

@@ -35,7 +35,10 @@ class EndToEnd:
         return self.dense_ms / self.sparse_ms if self.sparse_ms > 0 else float("nan")
 
 
-def _compiled(tune_model: TuneModel, config: SvgEarConfig | None) -> Callable[..., Any]:
+def compiled(tune_model: TuneModel, config: SvgEarConfig | None) -> Callable[..., Any]:
+    """The model under Dynamo (Dynamo's caches reset first), its attention rewritten under ``config``, or
+    left exact when ``config`` is None; no Inductor, so runs differ only in attention."""
+
     def backend(gm: torch.fx.GraphModule, example_inputs: list) -> Callable[..., Any]:
         if config is not None:
             rewrite_graph(gm, config.to_dict())
@@ -65,7 +68,7 @@ def check(tune_model: TuneModel, config: SvgEarConfig, calibration: CalibrationS
           conditions: list[dict[str, Any]] | None = None) -> EndToEnd:
     """Final-latent PSNR of ``config`` vs dense over the calibration seeds, and both run times."""
     seeds = calibration.manifest["seeds"]
-    sparse = _compiled(tune_model, config)
+    sparse = compiled(tune_model, config)
     squared, count, data_range, sparse_ms = 0.0, 0, 0.0, 0.0
     for index, seed in enumerate(seeds):
         condition = conditions[index % len(conditions)] if conditions else None
@@ -80,7 +83,7 @@ def check(tune_model: TuneModel, config: SvgEarConfig, calibration: CalibrationS
         squared += float((final.detach().cpu().double() - dense).pow(2).sum())
         count += dense.numel()
         data_range = max(data_range, float(dense.max() - dense.min()))
-    dense_forward = _compiled(tune_model, None)
+    dense_forward = compiled(tune_model, None)
     first = tune_model.inputs_for(seeds[0], conditions[0] if conditions else None)
     denoise(dense_forward, first, 1)
     _, dense_ms = _timed(dense_forward, first, steps)

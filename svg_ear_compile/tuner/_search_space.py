@@ -19,8 +19,11 @@ Ranges scale with the sequence length S (upstream: QC 200–400 and KC ~1000 at 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
+
+from ..config import SvgEarConfig
 
 BLOCK_SIZES = (32, 64, 128)
 
@@ -76,3 +79,24 @@ class SearchSpace:
         if self.block_sizes:
             params.update(block_m=64, block_n=64)
         return params
+
+
+def uniform_config(base: SvgEarConfig, seq_len: int, budget: float) -> SvgEarConfig:
+    """The hand-set alternative to a profile: ``base`` at ``budget`` for every layer.
+
+    Its cluster counts move to the nearest (log scale) in the per-layer search range for ``seq_len``,
+    so the defaults 256 and 1,024 (upstream's choice at 32k-119k tokens) stay where they fit.
+
+        >>> c = uniform_config(SvgEarConfig(), 75_600, 0.1)
+        >>> c.num_q_clusters, c.num_k_clusters, c.budget
+        (256, 1024, 0.1)
+        >>> uniform_config(SvgEarConfig(), 9_216, 0.1).num_q_clusters
+        128
+    """
+    space = SearchSpace.for_layer(seq_len, triton=False)
+
+    def nearest(values: tuple[int, ...], wanted: int) -> int:
+        return min(values, key=lambda v: (abs(math.log2(v / wanted)), v))
+
+    return base.replace(num_q_clusters=nearest(space.query_clusters, base.num_q_clusters),
+                        num_k_clusters=nearest(space.key_clusters, base.num_k_clusters), budget=budget)

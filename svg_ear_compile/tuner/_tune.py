@@ -13,7 +13,6 @@ met or not.
 from __future__ import annotations
 
 import datetime
-import math
 import pathlib
 import re
 import shlex
@@ -32,7 +31,7 @@ from . import _end_to_end
 from ._calibration import capture
 from ._model import TunerError, load_model
 from ._search import EXACT_LAYER, LayerChoice, Task, choose, completed, open_storage, study_name
-from ._search_space import SearchSpace
+from ._search_space import uniform_config
 from ._workers import run_job, run_workers, write_job
 
 
@@ -292,26 +291,16 @@ def relax_targets(choose_all: Callable[[int, float], list[LayerChoice]],
 
 def _uniform_baselines(settings: TuneSettings, tune_model: Any, base: SvgEarConfig, calibration: Any,
                        conditions: list[dict[str, Any]] | None, progress: Progress) -> list[dict[str, float]]:
-    """The hand-set alternative: one config for every layer, checked end to end exactly as the tuned one.
-
-    It is ``base`` (what runs without a profile) at each of ``settings.uniform_budgets``, its cluster
-    counts moved to the nearest (log scale) in the per-layer search range for the model's sequence
-    length: the defaults 256 and 1,024 (upstream's choice at 32k-119k tokens) where they fit.
-    """
+    """The hand-set alternative: one config for every layer (:func:`uniform_config` of ``base``), checked
+    end to end exactly as the tuned one."""
     if not settings.uniform_budgets:
         return []
-    space = SearchSpace.for_layer(calibration.signature.seq_len, triton=False)
-
-    def nearest(values: tuple[int, ...], wanted: int) -> int:
-        return min(values, key=lambda v: (abs(math.log2(v / wanted)), v))
-
-    base = base.replace(num_q_clusters=nearest(space.query_clusters, base.num_q_clusters),
-                        num_k_clusters=nearest(space.key_clusters, base.num_k_clusters))
+    seq_len = calibration.signature.seq_len
     progress.phase("uniform baselines (end-to-end)", len(settings.uniform_budgets))
     results = []
     for done, budget in enumerate(settings.uniform_budgets, 1):
-        check = _end_to_end.check(tune_model, base.replace(budget=budget), calibration, steps=settings.steps,
-                                  conditions=conditions)
+        check = _end_to_end.check(tune_model, uniform_config(base, seq_len, budget), calibration,
+                                  steps=settings.steps, conditions=conditions)
         results.append({"budget": budget, "psnr_db": check.psnr_db, "sparse_ms": check.sparse_ms,
                         "dense_ms": check.dense_ms})
         progress.update(done, f"budget {budget:g}: PSNR {check.psnr_db:.2f} dB, {check.sparse_ms:.1f} ms")

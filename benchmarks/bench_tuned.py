@@ -1,0 +1,173 @@
+"""A tuned profile against hand-set uniform configs, end to end, side by side with their spread.
+
+``svg-ear-tune`` checks each config once (the median of three runs, one config after the other), so
+its uniform baselines drift with the GPU's clocks and its "fastest uniform that meets the target" is
+the luckiest of several noisy runs. Here every config is timed in ``--rounds`` interleaved rounds
+(each round compiles every config afresh and times ``--runs`` denoising runs of it), so drift hits all
+configs alike, and the table gives each config's median, min and max over all its runs.
+
+Configs: ``dense`` (the same Dynamo graph, attention left exact), ``tuned`` (the profile), and for each
+``--budgets`` value ``uniform@b`` (:func:`svg_ear_compile.tuner._search_space.uniform_config`: what
+runs without a profile, at that budget, the same uniform config the tuner compares with), plus one
+``uniform@b+field=value`` per ``--variant`` (a hand-set uniform config with that field changed, e.g.
+``kmeans_iters_init=10``, to show how much of the tuned gain one knob explains).
+
+A run is ``--steps`` flow-matching Euler steps from cold centroid caches (a whole video: its first
+step runs k-means from scratch), as in the tuner. PSNR is that of the final latents against the dense
+run's over all ``--seeds`` (one range, the dense finals'), as in the tuner's end-to-end check.
+
+GPU (the long-clip fixture and its shipped H100 profile)::
+
+    python benchmarks/bench_tuned.py --budgets 0.05 0.06 0.07 --variant kmeans_iters_init=10 \\
+        --json $OUT/tuned.json
+
+CPU smoke run: ``tests/test_benchmarks_smoke.py`` (a 2-layer toy and a profile written for it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from typing import Any
+
+import torch
+import yaml
+from _timing import describe_device, markdown_table, write_json
+
+from svg_ear_compile import SvgEarConfig
+from svg_ear_compile.ops import reset_centroid_caches
+from svg_ear_compile.profiles import read_profile
+from svg_ear_compile.profiles._store import SHIPPED_DIR
+from svg_ear_compile.tuner._end_to_end import compiled
+from svg_ear_compile.tuner._model import TuneModel, denoise, load_model
+from svg_ear_compile.tuner._objective import psnr
+from svg_ear_compile.tuner._search_space import uniform_config
+
+LONG_PROFILE = SHIPPED_DIR / "NVIDIA-H100-80GB-HBM3__WanTransformer3DModel__L6_H4_D64_S131072.yaml"
+
+
+def parse_variant(text: str) -> tuple[str, Any]:
+    """``field=value`` (value read as YAML: ``10`` is an int, ``0.5`` a float) for a uniform variant."""
+    field, sep, value = text.partition("=")
+    if not sep or not field:
+        raise argparse.ArgumentTypeError(f"--variant {text!r}: expected field=value, e.g. kmeans_iters_init=10")
+    return field, yaml.safe_load(value)
+
+
+def configs_to_run(profile_config: SvgEarConfig, seq_len: int, budgets: list[float],
+                   variants: list[tuple[str, Any]]) -> dict[str, SvgEarConfig | None]:
+    base = profile_config.replace(layer_overrides={})
+    configs: dict[str, SvgEarConfig | None] = {"dense": None, "tuned": profile_config}
+    for budget in budgets:
+        uniform = uniform_config(base, seq_len, budget)
+        configs[f"uniform@{budget:g}"] = uniform
+        for field, value in variants:
+            configs[f"uniform@{budget:g}+{field}={value}"] = uniform.replace(**{field: value})
+    return configs
+
+
+def _run(forward: Any, inputs: dict[str, Any], steps: int, device: torch.device) -> tuple[torch.Tensor, float]:
+    """One whole denoising run from cold centroid caches: final latents and wall time in ms."""
+    reset_centroid_caches()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    final = denoise(forward, inputs, steps)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return final, (time.perf_counter() - start) * 1e3
+
+
+def final_psnr(finals: list[torch.Tensor], dense_finals: list[torch.Tensor]) -> float:
+    """PSNR of the final latents over all seeds, with the dense finals' value range."""
+    squared = sum(float((f.double() - d.double()).pow(2).sum()) for f, d in zip(finals, dense_finals, strict=True))
+    count = sum(d.numel() for d in dense_finals)
+    data_range = max(float(d.max() - d.min()) for d in dense_finals)
+    return psnr(squared / count, data_range)
+
+
+def measure(tune_model: TuneModel, configs: dict[str, SvgEarConfig | None], args: argparse.Namespace,
+            device: torch.device, results: dict) -> list[dict[str, Any]]:
+    seeds_inputs = [tune_model.inputs_for(seed) for seed in args.seeds]
+    rows = {name: {"config": name, "psnr_db": None, "times_ms": []} for name in configs}
+    dense_finals: list[torch.Tensor] = []
+    results["runs"] = list(rows.values())
+    for round_ in range(args.rounds):
+        for name, config in configs.items():
+            forward = compiled(tune_model, config)
+            denoise(forward, seeds_inputs[0], 1)  # compiles; not timed
+            if round_ == 0:
+                finals = [_run(forward, inputs, args.steps, device)[0].float().cpu() for inputs in seeds_inputs]
+                if config is None:
+                    dense_finals = finals
+                rows[name]["psnr_db"] = final_psnr(finals, dense_finals)
+            rows[name]["times_ms"] += [_run(forward, seeds_inputs[0], args.steps, device)[1]
+                                       for _ in range(args.runs)]
+            write_json(args.json, results, quiet=True)
+            print(f"round {round_ + 1}/{args.rounds} {name}: PSNR {rows[name]['psnr_db']:.2f} dB, "
+                  f"{statistics.median(rows[name]['times_ms']):.1f} ms", flush=True)
+    reset_centroid_caches()
+    return list(rows.values())
+
+
+def summarize(rows: list[dict[str, Any]], target_db: float) -> dict[str, Any]:
+    """Medians, speedups vs dense and the tuned profile against the fastest uniform config meeting ``target_db``."""
+    by_name = {row["config"]: row for row in rows}
+    for row in rows:
+        row["median_ms"] = statistics.median(row["times_ms"])
+        row["speedup"] = statistics.median(by_name["dense"]["times_ms"]) / row["median_ms"]
+    uniform = [r for r in rows if r["config"].startswith("uniform@") and r["psnr_db"] >= target_db]
+    best = min(uniform, key=lambda r: r["median_ms"]) if uniform else None
+    tuned = by_name["tuned"]
+    return {"target_psnr_db": target_db, "tuned_meets_target": tuned["psnr_db"] >= target_db,
+            "best_uniform": best and best["config"],
+            "tuned_vs_best_uniform": best and best["median_ms"] / tuned["median_ms"]}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default="svg_ear_compile.fixture:tuning_target_long",
+                        help="module:function or diffusers model, as for svg-ear-tune")
+    parser.add_argument("--resolution", default=None, help="HxWxFRAMES, for a diffusers model")
+    parser.add_argument("--profile", default=str(LONG_PROFILE), help="the tuned profile (YAML)")
+    parser.add_argument("--budgets", type=float, nargs="+", default=[0.05, 0.06, 0.07])
+    parser.add_argument("--variant", type=parse_variant, action="append", default=[],
+                        help="field=value: also run each uniform budget with this field changed (repeatable)")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--seeds", type=lambda s: [int(x) for x in s.split(",")], default=[0, 1])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=2, help="timed runs per config and round")
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args(argv)
+    if args.rounds < 1 or args.runs < 1 or args.steps < 1:
+        parser.error("--rounds, --runs and --steps must be at least 1")
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    profile = read_profile(args.profile)
+    tune_model = load_model(args.model, resolution=args.resolution, device=device, dtype=dtype)
+    if profile.model.config_hash != tune_model.config_hash():
+        parser.error(f"--profile {args.profile} was tuned for another model (config hash "
+                     f"{profile.model.config_hash}, --model {args.model} has {tune_model.config_hash()})")
+    configs = configs_to_run(profile.config(), profile.model.seq_len, args.budgets, args.variant)
+    results: dict[str, Any] = {"device": describe_device(device), "profile": args.profile, "model": args.model,
+                               "steps": args.steps, "seeds": args.seeds, "rounds": args.rounds, "runs": args.runs}
+    rows = measure(tune_model, configs, args, device, results)
+    results["summary"] = summarize(rows, float(profile.end_to_end.get("target_psnr_db", 30.0)))
+    write_json(args.json, results)
+    print(f"\n{results['device']}; {args.steps} steps, seeds {args.seeds}, {args.rounds} rounds x {args.runs} runs")
+    print(markdown_table(["config", "final PSNR dB", "median ms", "min ms", "max ms", "vs dense"],
+                         [[r["config"], f"{r['psnr_db']:.2f}", f"{r['median_ms']:.1f}", f"{min(r['times_ms']):.1f}",
+                           f"{max(r['times_ms']):.1f}", f"{r['speedup']:.2f}x"] for r in rows]))
+    summary = results["summary"]
+    if summary["best_uniform"]:
+        print(f"tuned vs {summary['best_uniform']} (fastest uniform meeting {summary['target_psnr_db']:g} dB): "
+              f"{summary['tuned_vs_best_uniform']:.2f}x the speed")
+    else:
+        print(f"no uniform config meets {summary['target_psnr_db']:g} dB")
+    return results
+
+
+if __name__ == "__main__":
+    main()
