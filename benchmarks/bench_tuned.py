@@ -9,8 +9,8 @@ configs alike, and the table gives each config's median, min and max over all it
 Configs: ``dense`` (the same Dynamo graph, attention left exact), ``tuned`` (the profile), and for each
 ``--budgets`` value ``uniform@b`` (:func:`svg_ear_compile.tuner._search_space.uniform_config`: what
 runs without a profile, at that budget, the same uniform config the tuner compares with), plus one
-``uniform@b+field=value`` per ``--variant`` (a hand-set uniform config with that field changed, e.g.
-``kmeans_iters_init=10``, to show how much of the tuned gain one knob explains).
+``uniform@b+field=value[,…]`` per ``--variant`` (a hand-set uniform config with those fields changed,
+e.g. ``kmeans_iters_init=10``, to show how much of the tuned gain a few knobs set by hand recover).
 
 A run is ``--steps`` flow-matching Euler steps from cold centroid caches (a whole video: its first
 step runs k-means from scratch), as in the tuner. PSNR is that of the final latents against the dense
@@ -47,23 +47,28 @@ from svg_ear_compile.tuner._search_space import uniform_config
 LONG_PROFILE = SHIPPED_DIR / "NVIDIA-H100-80GB-HBM3__WanTransformer3DModel__L6_H4_D64_S131072.yaml"
 
 
-def parse_variant(text: str) -> tuple[str, Any]:
-    """``field=value`` (value read as YAML: ``10`` is an int, ``0.5`` a float) for a uniform variant."""
-    field, sep, value = text.partition("=")
-    if not sep or not field:
-        raise argparse.ArgumentTypeError(f"--variant {text!r}: expected field=value, e.g. kmeans_iters_init=10")
-    return field, yaml.safe_load(value)
+def parse_variant(text: str) -> dict[str, Any]:
+    """``field=value[,field=value…]`` (values read as YAML: ``10`` is an int, ``0.5`` a float)."""
+    variant = {}
+    for pair in text.split(","):
+        field, sep, value = pair.partition("=")
+        if not sep or not field:
+            raise argparse.ArgumentTypeError(f"--variant {text!r}: expected field=value[,field=value...], "
+                                             "e.g. kmeans_iters_init=10")
+        variant[field.strip()] = yaml.safe_load(value)
+    return variant
 
 
 def configs_to_run(profile_config: SvgEarConfig, seq_len: int, budgets: list[float],
-                   variants: list[tuple[str, Any]]) -> dict[str, SvgEarConfig | None]:
+                   variants: list[dict[str, Any]]) -> dict[str, SvgEarConfig | None]:
     base = profile_config.replace(layer_overrides={})
     configs: dict[str, SvgEarConfig | None] = {"dense": None, "tuned": profile_config}
     for budget in budgets:
         uniform = uniform_config(base, seq_len, budget)
         configs[f"uniform@{budget:g}"] = uniform
-        for field, value in variants:
-            configs[f"uniform@{budget:g}+{field}={value}"] = uniform.replace(**{field: value})
+        for variant in variants:
+            name = ",".join(f"{field}={value}" for field, value in variant.items())
+            configs[f"uniform@{budget:g}+{name}"] = uniform.replace(**variant)
     return configs
 
 
@@ -90,7 +95,8 @@ def final_psnr(finals: list[torch.Tensor], dense_finals: list[torch.Tensor]) -> 
 def measure(tune_model: TuneModel, configs: dict[str, SvgEarConfig | None], args: argparse.Namespace,
             device: torch.device, results: dict) -> list[dict[str, Any]]:
     seeds_inputs = [tune_model.inputs_for(seed) for seed in args.seeds]
-    rows = {name: {"config": name, "psnr_db": None, "times_ms": []} for name in configs}
+    rows = {name: {"config": name, "settings": config and config.to_dict(), "psnr_db": None, "times_ms": []}
+            for name, config in configs.items()}
     dense_finals: list[torch.Tensor] = []
     results["runs"] = list(rows.values())
     for round_ in range(args.rounds):
@@ -133,7 +139,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--profile", default=str(LONG_PROFILE), help="the tuned profile (YAML)")
     parser.add_argument("--budgets", type=float, nargs="+", default=[0.05, 0.06, 0.07])
     parser.add_argument("--variant", type=parse_variant, action="append", default=[],
-                        help="field=value: also run each uniform budget with this field changed (repeatable)")
+                        help="field=value[,field=value...]: also run each uniform budget with these fields changed "
+                             "(repeatable)")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--seeds", type=lambda s: [int(x) for x in s.split(",")], default=[0, 1])
     parser.add_argument("--rounds", type=int, default=3)

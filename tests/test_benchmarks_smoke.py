@@ -113,11 +113,15 @@ def test_bench_tuned_times_the_profile_and_uniform_configs_side_by_side(tmp_path
     profile = _toy_profile(tmp_path / "toy.yaml", load_model(model).config_hash(), exact_then_full)
     out = tmp_path / "tuned.json"
     results = bench_tuned.main(["--model", model, "--profile", str(profile), "--budgets", "0.05", "1.0",
-                                "--variant", "kmeans_iters_init=3", "--steps", "2", "--seeds", "0,1",
+                                "--variant", "kmeans_iters_init=3,num_q_clusters=4", "--steps", "2", "--seeds", "0,1",
                                 "--rounds", "2", "--runs", "1", "--device", "cpu", "--json", str(out)])
     rows = {row["config"]: row for row in json.loads(out.read_text())["runs"]}
-    assert list(rows) == ["dense", "tuned", "uniform@0.05", "uniform@0.05+kmeans_iters_init=3", "uniform@1",
-                          "uniform@1+kmeans_iters_init=3"]
+    variant = "kmeans_iters_init=3,num_q_clusters=4"
+    assert list(rows) == ["dense", "tuned", "uniform@0.05", f"uniform@0.05+{variant}", "uniform@1",
+                          f"uniform@1+{variant}"]
+    assert rows["uniform@0.05"]["settings"]["num_q_clusters"] == 8  # the default 256, moved into the range at S=48
+    assert (rows[f"uniform@0.05+{variant}"]["settings"]["kmeans_iters_init"],
+            rows[f"uniform@0.05+{variant}"]["settings"]["num_q_clusters"]) == (3, 4)
     assert all(len(row["times_ms"]) == 2 for row in rows.values())  # 2 rounds x 1 run
     assert rows["dense"]["psnr_db"] == 100.0
     assert rows["tuned"]["psnr_db"] > 60 and rows["uniform@1"]["psnr_db"] > 60  # exact up to float32 rounding
@@ -127,7 +131,7 @@ def test_bench_tuned_times_the_profile_and_uniform_configs_side_by_side(tmp_path
     assert results["summary"]["best_uniform"] == fastest["config"]
     speed_ratio = fastest["median_ms"] / rows["tuned"]["median_ms"]
     assert results["summary"]["tuned_vs_best_uniform"] == pytest.approx(speed_ratio)
-    assert "| uniform@0.05+kmeans_iters_init=3 |" in capsys.readouterr().out
+    assert f"| uniform@0.05+{variant} |" in capsys.readouterr().out
 
 
 def test_bench_tuned_rejects_another_models_profile_and_a_bad_variant(tmp_path, capsys):
