@@ -2,12 +2,12 @@
 
 One study per (layer, round), named ``{prefix}/layer{L:03d}/round{r}``, holds the layer's PSNR target
 as a study attribute (set once, so a resumed or second worker uses the same one). A new study first
-tries the conservative config, then the job's starting configs (the anchor uniform config), then (in
-a later round) the earlier rounds' fastest configs that meet its target. Trials count toward
-``n_trials`` only when complete, so a stopped run resumes with what it had finished. Ctrl-C during a
-search lets the running trial finish and be stored, then stops (a second Ctrl-C stops at once); a
-killed run leaves its running trial behind, which is not counted. Any number of processes may run the
-same task on the same storage (an RDB URL or a journal file): they share one study.
+tries the conservative config, then (in a later round) the earlier rounds' fastest configs that meet
+its target. Trials count toward ``n_trials`` only when complete, so a stopped run resumes with what it
+had finished. Ctrl-C during a search lets the running trial finish and be stored, then stops (a second
+Ctrl-C stops at once); a killed run leaves its running trial behind, which is not counted. Any number
+of processes may run the same task on the same storage (an RDB URL or a journal file): they share one
+study.
 """
 
 from __future__ import annotations
@@ -82,12 +82,9 @@ def run_task(
     repeats: int,
     seed: int,
     run_steps: int,
-    start: list[dict[str, Any]] | None = None,
     on_trial: Callable[[int], None] | None = None,
 ) -> None:
-    """Run ``task``'s layer study until it has ``n_trials`` complete trials or ``timeout`` seconds pass.
-
-    A new study tries ``start`` (configs, e.g. the anchor uniform config) right after the conservative one."""
+    """Run ``task``'s layer study until it has ``n_trials`` complete trials or ``timeout`` seconds pass."""
     import optuna
 
     study = open_study(storage, study_name(prefix, task.layer, task.round), seed, n_trials or 30)
@@ -106,7 +103,7 @@ def run_task(
                                repeats=repeats)
     study.set_user_attr("dense_latency_ms", evaluator.dense_latency_ms)
     if not study.get_trials(deepcopy=False):
-        for params in [space.conservative(), *(start or []), *earlier_fastest(storage, prefix, task)]:
+        for params in [space.conservative(), *earlier_fastest(storage, prefix, task)]:
             study.enqueue_trial(params)
     worker = f"{socket.gethostname()}:{os.getpid()}"
 

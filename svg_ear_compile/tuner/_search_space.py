@@ -71,25 +71,6 @@ class SearchSpace:
             params["block_n"] = trial.suggest_categorical("block_n", list(self.block_sizes))
         return params
 
-    def clip(self, params: dict[str, Any]) -> dict[str, Any]:
-        """``params`` moved into this space: ranges clamped, cluster counts to the nearest choice (log scale).
-
-            >>> SearchSpace.for_layer(9_216, triton=False).clip({"budget": 1.0, "num_q_clusters": 256})
-            {'budget': 0.6, 'num_q_clusters': 128}
-        """
-        ranges = {"kmeans_iters": self.kmeans_iters, "kmeans_iters_init": self.kmeans_iters_init,
-                  "budget": self.budget, "cost_exponent": self.cost_exponent}
-        choices = {"num_q_clusters": self.query_clusters, "num_k_clusters": self.key_clusters}
-        clipped = {}
-        for name, value in params.items():
-            if name in ranges:
-                low, high = ranges[name]
-                value = min(max(value, low), high)
-            elif name in choices:
-                value = _nearest(choices[name], value)
-            clipped[name] = value
-        return clipped
-
     def conservative(self) -> dict[str, Any]:
         """A first trial likely to meet a PSNR target: most clusters, the largest budget, γ = 1."""
         params = {"num_q_clusters": self.query_clusters[-1], "num_k_clusters": self.key_clusters[-1],
@@ -113,9 +94,9 @@ def uniform_config(base: SvgEarConfig, seq_len: int, budget: float) -> SvgEarCon
         128
     """
     space = SearchSpace.for_layer(seq_len, triton=False)
-    return base.replace(num_q_clusters=_nearest(space.query_clusters, base.num_q_clusters),
-                        num_k_clusters=_nearest(space.key_clusters, base.num_k_clusters), budget=budget)
 
+    def nearest(values: tuple[int, ...], wanted: int) -> int:
+        return min(values, key=lambda v: (abs(math.log2(v / wanted)), v))
 
-def _nearest(values: tuple[int, ...], wanted: int) -> int:
-    return min(values, key=lambda v: (abs(math.log2(v / wanted)), v))
+    return base.replace(num_q_clusters=nearest(space.query_clusters, base.num_q_clusters),
+                        num_k_clusters=nearest(space.key_clusters, base.num_k_clusters), budget=budget)

@@ -1,10 +1,6 @@
-"""The whole tuning run: calibration → uniform baselines → per-layer search → end-to-end checks → profile.
+"""The whole tuning run: calibration → per-layer search → end-to-end check (a few rounds) → profile + plot.
 
-Per-layer targets start at ``psnr_target + layer_margin``; with uniform baselines (``--uniform-budgets``,
-run first), at each layer's PSNR under the fastest uniform config that meets ``psnr_target`` (the
-*anchor*, which every layer's study also tries first after the conservative config): each layer then
-looks for the fastest config at least as accurate as the anchor's, so the run starts at the anchor's
-end-to-end PSNR and at most its time. When the model's final-latent PSNR misses
+Per-layer targets start at ``psnr_target + layer_margin``. When the model's final-latent PSNR misses
 ``psnr_target`` by ``d`` dB, every sparse layer is searched again (a new study per round; earlier
 trials still count, at most ``rounds`` times) with the target ``max(target, achieved) + d + 1`` dB:
 to first order the final error is a sum of the layers' errors, so cutting each layer's squared error
@@ -34,9 +30,8 @@ from ..profiles import LayerResult, Profile, ProfileError, write_profile
 from . import _end_to_end
 from ._calibration import capture
 from ._model import TunerError, load_model
-from ._objective import LayerEvaluator
 from ._search import EXACT_LAYER, LayerChoice, Task, choose, completed, open_storage, study_name
-from ._search_space import SearchSpace, uniform_config
+from ._search_space import uniform_config
 from ._workers import run_job, run_workers, write_job
 
 
@@ -188,22 +183,11 @@ def tune(settings: TuneSettings, progress: Progress | None = None) -> TuneResult
     storage = open_storage(storage_spec)
     workers = settings.workers or max(1, torch.cuda.device_count() if device.startswith("cuda") else 1)
     repeats = settings.repeats or (5 if device.startswith("cuda") else 1)
-    uniform = _uniform_baselines(settings, tune_model, base, calibration, conditions, progress)
-    anchor = _fastest_meeting(uniform, settings.psnr_target)
-    targets = {layer: settings.psnr_target + settings.layer_margin for layer in calibration.layers}
-    start: list[dict[str, Any]] = []
-    if anchor is not None:
-        anchor_config = uniform_config(base, signature.seq_len, anchor["budget"])
-        space = SearchSpace.for_layer(signature.seq_len, triton=False)
-        start = [space.clip({field: getattr(anchor_config, field) for field in ANCHOR_FIELDS})]
-        prefix += f"/anchor{anchor['budget']:g}"
-        progress.phase(f"per-layer PSNR of the anchor (uniform budget {anchor['budget']:g})", len(targets))
-        targets = anchored_targets(calibration, base, start[0], settings.psnr_target, device=device,
-                                   run_steps=settings.steps, progress=progress)
     deadline = time.time() + settings.timeout if settings.timeout is not None else None
+    targets = {layer: settings.psnr_target + settings.layer_margin for layer in calibration.layers}
     job = {"calibration": str(calibration.directory), "storage": storage_spec, "prefix": prefix,
            "n_trials": settings.n_trials, "base": base.to_dict(), "device": device, "repeats": repeats,
-           "seed": settings.seed, "steps": settings.steps, "start": start}
+           "seed": settings.seed, "steps": settings.steps}
 
     rounds: list[dict[str, float]] = []
     tasks = [Task(layer, 0, targets[layer]) for layer in calibration.layers]
@@ -239,6 +223,7 @@ def tune(settings: TuneSettings, progress: Progress | None = None) -> TuneResult
         progress.phase("relaxing the raised targets (end-to-end checks)", RELAX_STEPS)
         choices, result, relaxed_db = relax_targets(choose_all, check, choices, result, round_, raised_db,
                                                     settings.psnr_target, rounds, progress)
+    uniform = _uniform_baselines(settings, tune_model, base, calibration, conditions, progress)
     profile = Profile(
         device=device_name, model=signature, base_config={"min_seq_len": settings.min_seq_len},
         layers=[LayerResult(layer=c.layer, config=c.config, latency_ms=c.latency_ms, psnr_db=c.psnr_db,
@@ -269,22 +254,6 @@ def tune(settings: TuneSettings, progress: Progress | None = None) -> TuneResult
 
 
 RELAX_STEPS = 3
-ANCHOR_FIELDS = ("num_q_clusters", "num_k_clusters", "kmeans_iters", "kmeans_iters_init", "budget", "cost_exponent")
-
-
-def anchored_targets(calibration: Any, base: SvgEarConfig, anchor: dict[str, Any], psnr_target: float, *,
-                     device: str, run_steps: int, progress: Progress) -> dict[int, float]:
-    """Each layer's attention-output PSNR under the ``anchor`` override (moved into the search space) on
-    its calibration samples, at least ``psnr_target``: targets that keep each layer as accurate as under
-    the fastest uniform config meeting the end-to-end target, so the search starts from that config's
-    accuracy (and end-to-end PSNR) instead of a guessed margin."""
-    targets = {}
-    for done, layer in enumerate(calibration.layers, 1):
-        evaluator = LayerEvaluator(calibration.samples(layer), base, full_heads=calibration.full_heads,
-                                   run_steps=run_steps, device=device)
-        targets[layer] = max(psnr_target, evaluator.evaluate(anchor).psnr_db)
-        progress.update(done, f"layer {layer}: {targets[layer]:.2f} dB")
-    return targets
 
 
 def relax_targets(choose_all: Callable[[int, float], list[LayerChoice]],
@@ -338,11 +307,6 @@ def _uniform_baselines(settings: TuneSettings, tune_model: Any, base: SvgEarConf
     return results
 
 
-def _fastest_meeting(uniform: list[dict[str, float]], target: float) -> dict[str, float] | None:
-    meeting = [u for u in uniform if u["psnr_db"] >= target]
-    return min(meeting, key=lambda u: u["sparse_ms"]) if meeting else None
-
-
 def _versus_uniform(uniform: list[dict[str, float]], tuned_ms: float, target: float) -> dict[str, Any]:
     """Profile fields comparing the tuned run with the fastest uniform config that meets ``target``.
 
@@ -350,7 +314,8 @@ def _versus_uniform(uniform: list[dict[str, float]], tuned_ms: float, target: fl
     """
     if not uniform:
         return {}
-    best = _fastest_meeting(uniform, target)
+    meeting = [u for u in uniform if u["psnr_db"] >= target]
+    best = min(meeting, key=lambda u: u["sparse_ms"]) if meeting else None
     return {"uniform": uniform, "best_uniform": best,
             "time_vs_best_uniform": best["sparse_ms"] / tuned_ms if best else None}
 

@@ -47,7 +47,6 @@ def run_job(job: dict[str, Any], worker_index: int = 0, on_trial: Callable[[Task
         run_task(task, storage=storage, prefix=job["prefix"], calibration=calibration, base=base,
                  n_trials=job["n_trials"], timeout=timeout, device=job["device"], repeats=job["repeats"],
                  seed=job["seed"] + 7919 * worker_index + task.round, run_steps=job["steps"],
-                 start=job.get("start") or [],
                  on_trial=None if on_trial is None else (lambda done, task=task: on_trial(task, done)))
 
 

@@ -56,8 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--repeats", type=int, help="timed warm calls per trial (default 5 on CUDA, 1 on CPU)")
     parser.add_argument("--seed", type=int, default=0, help="sampler seed")
     parser.add_argument("--uniform-budgets", type=float, nargs="+", default=[], metavar="BUDGET",
-                        help="first run one config for all layers at these budgets, end to end: the fastest that "
-                             "meets --psnr-target anchors the per-layer targets, and the profile compares with it")
+                        help="also run one config for all layers at these budgets, end to end, for comparison")
     parser.add_argument("--keep-sparse", action="store_true",
                         help="keep a layer sparse even where exact attention measured faster (e.g. to study quality)")
     parser.add_argument("--no-plot", action="store_true", help="skip the Pareto plot")
