@@ -44,15 +44,12 @@ _TABLE: dict[tuple[str, int, str], TileConfig] = {
     ("H100", 64, "long"): TileConfig(128, 64, 4, 3),
     ("H100", 128, "short"): TileConfig(64, 64, 4, 3),
     ("H100", 128, "long"): TileConfig(128, 128, 8, 3),
-    ("H200", 64, "short"): TileConfig(64, 64, 4, 3),
-    ("H200", 64, "long"): TileConfig(128, 64, 4, 3),
-    ("H200", 128, "short"): TileConfig(64, 64, 4, 3),
-    ("H200", 128, "long"): TileConfig(128, 128, 8, 3),
     ("default", 64, "short"): TileConfig(64, 32, 4, 2),
     ("default", 64, "long"): TileConfig(64, 64, 4, 2),
     ("default", 128, "short"): TileConfig(64, 32, 4, 2),
     ("default", 128, "long"): TileConfig(64, 64, 4, 2),
 }
+_SAME_TILES = {"H200": "H100"}  # family -> the family whose table entries it uses
 _INTERPRETER = TileConfig(32, 32, 4, 1)
 _KNOWN_FAMILIES = ("H100", "H200", "A100", "L40S")
 
@@ -91,7 +88,7 @@ def tile_config(
         base = _INTERPRETER
     else:
         key = (64 if head_dim <= 64 else 128, "long" if seq_len >= LONG_SEQUENCE else "short")
-        base = _TABLE.get((family, *key), _TABLE[("default", *key)])
+        base = _TABLE.get((_SAME_TILES.get(family, family), *key), _TABLE[("default", *key)])
     if remainder_m is None and base.remainder_m is not None and base.remainder_m >= (block_m or base.block_m):
         base = replace(base, remainder_m=None)  # the table's remainder tile does not fit an overridden block_m
     overrides = dict(block_m=block_m, block_n=block_n, num_warps=num_warps, num_stages=num_stages,
