@@ -28,20 +28,18 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 from typing import Any
 
 import torch
 import yaml
-from _timing import describe_device, markdown_table, write_json
+from _timing import describe_device, markdown_table, wall_ms, write_json
 
 from svg_ear_compile import SvgEarConfig
 from svg_ear_compile.ops import reset_centroid_caches
 from svg_ear_compile.profiles import read_profile
 from svg_ear_compile.profiles._store import SHIPPED_DIR
-from svg_ear_compile.tuner._end_to_end import compiled
+from svg_ear_compile.tuner._end_to_end import compiled, final_psnr
 from svg_ear_compile.tuner._model import TuneModel, denoise, load_model
-from svg_ear_compile.tuner._objective import psnr
 from svg_ear_compile.tuner._search_space import uniform_config
 
 LONG_PROFILE = SHIPPED_DIR / "NVIDIA-H100-80GB-HBM3__WanTransformer3DModel__L6_H4_D64_S131072.yaml"
@@ -75,21 +73,7 @@ def configs_to_run(profile_config: SvgEarConfig, seq_len: int, budgets: list[flo
 def _run(forward: Any, inputs: dict[str, Any], steps: int, device: torch.device) -> tuple[torch.Tensor, float]:
     """One whole denoising run from cold centroid caches: final latents and wall time in ms."""
     reset_centroid_caches()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    start = time.perf_counter()
-    final = denoise(forward, inputs, steps)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return final, (time.perf_counter() - start) * 1e3
-
-
-def final_psnr(finals: list[torch.Tensor], dense_finals: list[torch.Tensor]) -> float:
-    """PSNR of the final latents over all seeds, with the dense finals' value range."""
-    squared = sum(float((f.double() - d.double()).pow(2).sum()) for f, d in zip(finals, dense_finals, strict=True))
-    count = sum(d.numel() for d in dense_finals)
-    data_range = max(float(d.max() - d.min()) for d in dense_finals)
-    return psnr(squared / count, data_range)
+    return wall_ms(lambda: denoise(forward, inputs, steps), device)
 
 
 def measure(tune_model: TuneModel, configs: dict[str, SvgEarConfig | None], args: argparse.Namespace,
