@@ -10,7 +10,9 @@ Configs: ``dense`` (the same Dynamo graph, attention left exact), ``tuned`` (the
 ``--budgets`` value ``uniform@b`` (:func:`svg_ear_compile.tuner._search_space.uniform_config`: what
 runs without a profile, at that budget, the same uniform config the tuner compares with), plus one
 ``uniform@b+field=value[,…]`` per ``--variant`` (a hand-set uniform config with those fields changed,
-e.g. ``kmeans_iters_init=10``, to show how much of the tuned gain a few knobs set by hand recover).
+e.g. ``kmeans_iters_init=10``, to show how much of the tuned gain a few knobs set by hand recover), and
+one ``tuned+field=value[,…]`` per ``--tuned-variant`` (the profile with those fields set for every layer;
+a field that the profile sets per layer is an error, since its per-layer values would win).
 
 A run is ``--steps`` flow-matching Euler steps from cold centroid caches (a whole video: its first
 step runs k-means from scratch), as in the tuner. PSNR is that of the final latents against the dense
@@ -57,16 +59,27 @@ def parse_variant(text: str) -> dict[str, Any]:
     return variant
 
 
+def _variant_name(variant: dict[str, Any]) -> str:
+    return ",".join(f"{field}={value}" for field, value in variant.items())
+
+
 def configs_to_run(profile_config: SvgEarConfig, seq_len: int, budgets: list[float],
-                   variants: list[dict[str, Any]]) -> dict[str, SvgEarConfig | None]:
+                   variants: list[dict[str, Any]],
+                   tuned_variants: list[dict[str, Any]] = ()) -> dict[str, SvgEarConfig | None]:
     base = profile_config.replace(layer_overrides={})
     configs: dict[str, SvgEarConfig | None] = {"dense": None, "tuned": profile_config}
+    per_layer = {field for override in profile_config.layer_overrides.values() for field in override}
+    for variant in tuned_variants:
+        clash = sorted(per_layer & set(variant))
+        if clash:
+            raise ValueError(f"--tuned-variant {_variant_name(variant)}: the profile sets {clash} per layer, "
+                             "which would override it")
+        configs[f"tuned+{_variant_name(variant)}"] = profile_config.replace(**variant)
     for budget in budgets:
         uniform = uniform_config(base, seq_len, budget)
         configs[f"uniform@{budget:g}"] = uniform
         for variant in variants:
-            name = ",".join(f"{field}={value}" for field, value in variant.items())
-            configs[f"uniform@{budget:g}+{name}"] = uniform.replace(**variant)
+            configs[f"uniform@{budget:g}+{_variant_name(variant)}"] = uniform.replace(**variant)
     return configs
 
 
@@ -125,6 +138,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--variant", type=parse_variant, action="append", default=[],
                         help="field=value[,field=value...]: also run each uniform budget with these fields changed "
                              "(repeatable)")
+    parser.add_argument("--tuned-variant", type=parse_variant, action="append", default=[],
+                        help="field=value[,field=value...]: also run the profile with these fields set for every "
+                             "layer (repeatable)")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--seeds", type=lambda s: [int(x) for x in s.split(",")], default=[0, 1])
     parser.add_argument("--rounds", type=int, default=3)
@@ -141,7 +157,11 @@ def main(argv: list[str] | None = None) -> dict:
     if profile.model.config_hash != tune_model.config_hash():
         parser.error(f"--profile {args.profile} was tuned for another model (config hash "
                      f"{profile.model.config_hash}, --model {args.model} has {tune_model.config_hash()})")
-    configs = configs_to_run(profile.config(), profile.model.seq_len, args.budgets, args.variant)
+    try:
+        configs = configs_to_run(profile.config(), profile.model.seq_len, args.budgets, args.variant,
+                                 args.tuned_variant)
+    except (ValueError, TypeError) as error:  # a clash, a bad value or an unknown field
+        parser.error(str(error))
     results: dict[str, Any] = {"device": describe_device(device), "profile": args.profile, "model": args.model,
                                "steps": args.steps, "seeds": args.seeds, "rounds": args.rounds, "runs": args.runs}
     rows = measure(tune_model, configs, args, device, results)

@@ -8,11 +8,13 @@ the kernels by total GPU time. A wall time far above the kernel time means the h
     python benchmarks/profile_op.py                        # Wan2.1-1.3B 480p shape, 20% density
     python benchmarks/profile_op.py --eager                # the same, kernels launched one by one
     python benchmarks/profile_op.py --heads 40 --frames 21 --height 45 --width 80 --trace $OUT/op.json
+    python benchmarks/profile_op.py --refresh-every 2      # also: fresh calls vs calls reusing the routing
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 from collections import defaultdict
 
@@ -32,6 +34,9 @@ def main() -> None:
     parser.add_argument("--q-clusters", type=int, default=256)
     parser.add_argument("--k-clusters", type=int, default=1024)
     parser.add_argument("--eager", action="store_true", help="launch kernels one by one (cuda_graph=False)")
+    parser.add_argument("--refresh-every", type=int, default=1,
+                        help="SvgEarConfig.refresh_every; above 1 the profile mixes fresh and reusing calls, and "
+                             "each kind is also timed on its own")
     parser.add_argument("--calls", type=int, default=3, help="profiled warm calls")
     parser.add_argument("--top", type=int, default=25, help="kernels listed")
     parser.add_argument("--trace", help="also write a Chrome trace to this file")
@@ -43,9 +48,9 @@ def main() -> None:
     q, k, v = video_qkv(1, args.heads, args.frames, args.height, args.width, args.head_dim,
                         dtype=torch.bfloat16, device=device)
     config = SvgEarConfig(num_q_clusters=args.q_clusters, num_k_clusters=args.k_clusters, budget=args.density,
-                          min_seq_len=0, impl="triton", cuda_graph=not args.eager)
+                          min_seq_len=0, impl="triton", cuda_graph=not args.eager, refresh_every=args.refresh_every)
     state = SvgEarState()
-    for _ in range(3):  # cold call, then warm calls (the first captures the graph): compilation out of the way
+    for _ in range(2 + args.refresh_every):  # cold call, then warm ones (captures): compilation out of the way
         run_pipeline(q, k, v, config, state)
     torch.cuda.synchronize()
 
@@ -86,6 +91,18 @@ def main() -> None:
     torch.cuda.synchronize()
     total_ms = (time.perf_counter() - start) * 1e3
     print(f"\nunprofiled call: host issues it in {issue_ms:.2f} ms, done after {total_ms:.2f} ms")
+    if args.refresh_every > 1:
+        by_kind: dict[bool, list[float]] = defaultdict(list)
+        for _ in range(5 * args.refresh_every):
+            torch.cuda.synchronize()
+            start = time.perf_counter()
+            _, stats = run_pipeline(q, k, v, config, state)
+            torch.cuda.synchronize()
+            by_kind[stats["reused_routing"]].append((time.perf_counter() - start) * 1e3)
+        fresh, reusing = (statistics.median(by_kind[kind]) for kind in (False, True))
+        print(f"unprofiled, median of {len(by_kind[False])} / {len(by_kind[True])}: fresh call {fresh:.2f} ms, "
+              f"call reusing the routing {reusing:.2f} ms; mean per call at refresh_every={args.refresh_every}: "
+              f"{(fresh + (args.refresh_every - 1) * reusing) / args.refresh_every:.2f} ms")
 
 
 if __name__ == "__main__":

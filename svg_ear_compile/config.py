@@ -53,6 +53,11 @@ class SvgEarConfig:
         kmeans_iters: Lloyd iterations on later calls, warm-started from the cached centroids. An
             iteration is an assignment and an update; the tokens are clustered by the last
             assignment, and its update becomes the next call's centroids (0: assign only).
+        refresh_every: cluster and route a layer's tokens on every this-many-th call; the calls in
+            between reuse the last clustering and block map (labels, token order, selected blocks)
+            and only recompute the key/value cluster means that compensation needs. Adjacent
+            denoising steps attend alike, so 2–4 keeps most of the accuracy and skips k-means, the
+            error probe and routing on the reusing calls. ``1``: every call routes afresh.
         routing: ``"error_aware"`` (EAR: rank blocks by probe error per unit cost) or
             ``"attention"`` (SVG2: rank blocks by centroid attention mass, top-p).
         compensation: add every skipped block back through its centroid (parameter-free).
@@ -80,6 +85,7 @@ class SvgEarConfig:
     num_k_clusters: int = 1024
     kmeans_iters_init: int = 50
     kmeans_iters: int = 2
+    refresh_every: int = 1
     routing: str = "error_aware"
     compensation: bool = True
     top_p: float = 0.9
@@ -101,6 +107,7 @@ class SvgEarConfig:
         _check_int("num_k_clusters", self.num_k_clusters, 1)
         _check_int("kmeans_iters_init", self.kmeans_iters_init, 0)
         _check_int("kmeans_iters", self.kmeans_iters, 0)
+        _check_int("refresh_every", self.refresh_every, 1)
         _check_int("min_seq_len", self.min_seq_len, 0)
         _check_int("dense_layers", self.dense_layers, 0)
         cut = self.dense_above_timestep

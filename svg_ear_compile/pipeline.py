@@ -32,7 +32,7 @@ from .kernels import (
     sparse_attention_ref,
 )
 from .kernels.block_map import BlockMap
-from .state import SvgEarState
+from .state import Routing, SvgEarState, layout_tensors, layouts_from
 
 StageTimer = Callable[[str], contextlib.AbstractContextManager]
 
@@ -108,14 +108,26 @@ def run_pipeline(
     step = _SparseStep(config, kernels, timer, num_q_clusters, num_k_clusters, 1.0 / math.sqrt(head_dim),
                        (config.kmeans_iters_init if cold_q else config.kmeans_iters,
                         config.kmeans_iters_init if cold_k else config.kmeans_iters))
-    if kernels and config.cuda_graph and timer is no_timer and not (cold_q or cold_k) and graphs.can_capture(q.device):
-        key = (_config_key(config), graphs.signature(inputs))
-        outputs, centroids = graphs.run_graphed(state.graphs, key, step, inputs, warm)
+    graphed = kernels and config.cuda_graph and timer is no_timer and graphs.can_capture(q.device)
+    key = (_config_key(config), graphs.signature(inputs))
+    routing = None if cold_q or cold_k else state.take_routing(key, config.refresh_every)
+    if routing is not None:
+        reuse_inputs = {**inputs, **routing.tensors()}
+        if graphed:
+            outputs = graphs.run_graphed(state.graphs, ("reuse", *key), step.reuse, reuse_inputs, warm)[0]
+        else:
+            outputs = step.reuse(reuse_inputs, warm, None)[0]
+        outputs.update(density_per_head=routing.density_per_head, query_labels=routing.query_labels,
+                       key_labels=routing.key_labels, selected=routing.selected)
     else:
-        init = (kmeans_ref.strided_init(inputs["queries"], num_q_clusters) if cold_q else warm[0],
-                kmeans_ref.strided_init(inputs["keys"], num_k_clusters) if cold_k else warm[1])
-        outputs, centroids = step(inputs, init, None)
-    state.update(*centroids, cold=cold_q or cold_k)
+        if graphed and not (cold_q or cold_k):
+            outputs, centroids = graphs.run_graphed(state.graphs, key, step, inputs, warm)
+        else:
+            init = (kmeans_ref.strided_init(inputs["queries"], num_q_clusters) if cold_q else warm[0],
+                    kmeans_ref.strided_init(inputs["keys"], num_k_clusters) if cold_k else warm[1])
+            outputs, centroids = step(inputs, init, None)
+        state.update(*centroids, cold=cold_q or cold_k)
+        state.keep_routing(_kept_routing(key, outputs) if config.refresh_every > 1 else None)
 
     density = outputs["density_per_head"]
     stats = {
@@ -128,6 +140,7 @@ def run_pipeline(
         "num_q_clusters": num_q_clusters,
         "num_k_clusters": num_k_clusters,
         "cold_start": cold_q or cold_k,
+        "reused_routing": routing is not None,
         "query_labels": outputs["query_labels"].reshape(batch, heads, seq_len),
         "key_labels": outputs["key_labels"].reshape(batch, heads, seq_len),
         "selected": outputs["selected"].reshape(batch, heads, num_q_clusters, num_k_clusters),
@@ -169,22 +182,13 @@ class _SparseStep:
         with timer("permute"):
             query_layout = permute_ref.cluster_layout(q_labels, self.num_q_clusters)
             key_layout = permute_ref.cluster_layout(k_labels, self.num_k_clusters)
-            if triton:
-                queries_sorted = triton.permute.permute_rows(queries, query_layout.perm)[0]
-                keys_sorted, values_sorted = triton.permute.permute_rows(keys, key_layout.perm, values)
-            else:
-                queries_sorted = permute_ref.permute(queries, query_layout.perm)
-                keys_sorted = permute_ref.permute(keys, key_layout.perm)
-                values_sorted = permute_ref.permute(values, key_layout.perm)
+            queries_sorted, keys_sorted, values_sorted = self._sorted(inputs, query_layout, key_layout)
         with timer("stats"):
             if triton:
                 query_means = triton.cluster_stats.segment_means(queries_sorted, query_layout.offsets)[0]
-                key_means, value_means = triton.cluster_stats.cluster_stats(keys_sorted, values_sorted,
-                                                                            key_layout.offsets)
             else:
                 query_means = cluster_stats_ref.cluster_means(queries, q_labels, query_layout.sizes)
-                key_means = cluster_stats_ref.cluster_means(keys, k_labels, key_layout.sizes)
-                value_means = cluster_stats_ref.cluster_means(values, k_labels, key_layout.sizes)
+            key_means, value_means = self._key_stats(keys_sorted, values_sorted, key_layout)
         with timer("mass"):
             mass_dtype = torch.float64 if queries.dtype == torch.float64 else torch.float32
             mass = centroid_mass_ref.centroid_mass(query_means.to(mass_dtype), key_means.to(mass_dtype),
@@ -201,29 +205,78 @@ class _SparseStep:
         with timer("routing"):
             selected = routing_ref.route(mass, log_error, query_layout.sizes, key_layout.sizes, config)
             block_map = BlockMap.from_selection(selected, query_layout.sizes, key_layout.sizes, check_sizes=False)
-        shared_args = tuple(inputs[name] for name in _SHARED_NAMES if name in inputs)
-        attention_args = (queries_sorted, keys_sorted, values_sorted, query_layout, key_layout, block_map,
-                          key_means, value_means, scale, config.compensation, *shared_args)
-        if triton:
-            tiles = triton.tiles.tile_config(queries.shape[-1], queries.shape[1], queries.device,
-                                             block_m=config.block_m, block_n=config.block_n)
-            with timer("attention"):  # writes the rows back in place: no separate unpermute
-                result = triton.sparse_attention.sparse_attention(
-                    *attention_args, block_m=tiles.block_m, block_n=tiles.block_n, num_warps=tiles.num_warps,
-                    num_stages=tiles.num_stages, remainder_m=tiles.remainder_m, out=out)
-        else:
-            with timer("attention"):
-                out_sorted = sparse_attention_ref.sparse_attention_ref(*attention_args)
-            with timer("unpermute"):
-                result = permute_ref.unpermute(out_sorted, query_layout.perm)
+        result = self._attend(inputs, (queries_sorted, keys_sorted, values_sorted), query_layout, key_layout,
+                              block_map, (key_means, value_means), out)
         outputs = {"out": result, "density_per_head": block_map.density(), "query_labels": q_labels,
                    "key_labels": k_labels, "selected": block_map.selected}
+        if config.refresh_every > 1:  # what the next calls reuse (see :class:`~.state.Routing`)
+            outputs.update(layout_tensors(query_layout, key_layout))
         next_centroids = (_lloyd_update(query_means, query_layout.sizes, q_centroids) if iters_q else q_centroids,
                           _lloyd_update(key_means, key_layout.sizes, k_centroids) if iters_k else k_centroids)
         return outputs, next_centroids
 
+    def reuse(self, inputs: dict[str, torch.Tensor], centroids: tuple[torch.Tensor, torch.Tensor],
+              out: torch.Tensor | None) -> tuple[dict[str, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+        """A call that reuses a kept routing (its tensors among ``inputs``, named as by
+        :meth:`~.state.Routing.tensors`): no k-means, probe or routing; the key and value cluster means
+        that compensation needs come from this call's keys and values. Centroids pass through."""
+        query_layout, key_layout = layouts_from(inputs)
+        with self.timer("permute"):
+            queries_sorted, keys_sorted, values_sorted = self._sorted(inputs, query_layout, key_layout)
+        with self.timer("stats"):
+            key_means, value_means = self._key_stats(keys_sorted, values_sorted, key_layout)
+        block_map = BlockMap(inputs["selected"], query_layout.sizes, key_layout.sizes)
+        result = self._attend(inputs, (queries_sorted, keys_sorted, values_sorted), query_layout, key_layout,
+                              block_map, (key_means, value_means), out)
+        return {"out": result}, centroids
+
+    def _sorted(self, inputs: dict[str, torch.Tensor], query_layout: permute_ref.ClusterLayout,
+                key_layout: permute_ref.ClusterLayout) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Queries in query-cluster order, keys and values in key-cluster order."""
+        queries, keys, values = inputs["queries"], inputs["keys"], inputs["values"]
+        if self.kernels:
+            queries_sorted = self.kernels.permute.permute_rows(queries, query_layout.perm)[0]
+            keys_sorted, values_sorted = self.kernels.permute.permute_rows(keys, key_layout.perm, values)
+            return queries_sorted, keys_sorted, values_sorted
+        return tuple(permute_ref.permute(x, layout.perm) for x, layout in
+                     ((queries, query_layout), (keys, key_layout), (values, key_layout)))
+
+    def _key_stats(self, keys_sorted: torch.Tensor, values_sorted: torch.Tensor,
+                   key_layout: permute_ref.ClusterLayout) -> tuple[torch.Tensor, torch.Tensor]:
+        """Key centroids k̄_j and value means v̄_j of the key clusters."""
+        if self.kernels:
+            return self.kernels.cluster_stats.cluster_stats(keys_sorted, values_sorted, key_layout.offsets)
+        return (cluster_stats_ref.cluster_means(keys_sorted, key_layout.labels_sorted, key_layout.sizes),
+                cluster_stats_ref.cluster_means(values_sorted, key_layout.labels_sorted, key_layout.sizes))
+
+    def _attend(self, inputs: dict[str, torch.Tensor], sorted_qkv: tuple[torch.Tensor, ...],
+                query_layout: permute_ref.ClusterLayout, key_layout: permute_ref.ClusterLayout, block_map: BlockMap,
+                key_stats: tuple[torch.Tensor, torch.Tensor], out: torch.Tensor | None) -> torch.Tensor:
+        """Block-sparse attention with compensation (and shared keys), rows back in their original order."""
+        shared_args = tuple(inputs[name] for name in _SHARED_NAMES if name in inputs)
+        attention_args = (*sorted_qkv, query_layout, key_layout, block_map, *key_stats, self.scale,
+                          self.config.compensation, *shared_args)
+        if self.kernels:
+            queries = inputs["queries"]
+            tiles = self.kernels.tiles.tile_config(queries.shape[-1], queries.shape[1], queries.device,
+                                                   block_m=self.config.block_m, block_n=self.config.block_n)
+            with self.timer("attention"):  # writes the rows back in place: no separate unpermute
+                return self.kernels.sparse_attention.sparse_attention(
+                    *attention_args, block_m=tiles.block_m, block_n=tiles.block_n, num_warps=tiles.num_warps,
+                    num_stages=tiles.num_stages, remainder_m=tiles.remainder_m, out=out)
+        with self.timer("attention"):
+            out_sorted = sparse_attention_ref.sparse_attention_ref(*attention_args)
+        with self.timer("unpermute"):
+            return permute_ref.unpermute(out_sorted, query_layout.perm)
+
 
 _SHARED_NAMES = ("shared_keys", "shared_values", "shared_valid")
+
+
+def _kept_routing(key: tuple, outputs: dict[str, torch.Tensor]) -> Routing:
+    """The routing of a fresh call's ``outputs`` (which hold its layouts when ``refresh_every > 1``)."""
+    return Routing(key, *layouts_from(outputs), outputs["query_labels"], outputs["key_labels"],
+                   outputs["selected"], outputs["density_per_head"])
 
 
 def _lloyd_update(means: torch.Tensor, sizes: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:

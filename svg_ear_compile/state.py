@@ -1,8 +1,9 @@
-"""The per-layer centroid cache that lets k-means warm-start (SVG2: ~50 cold iterations become 1–3).
+"""The per-layer cache that lets k-means warm-start (SVG2: ~50 cold iterations become 1–3).
 
 One :class:`SvgEarState` belongs to one attention layer. It keeps the query and key centroids of the
 last call; a call whose shape, dtype or device differs (another resolution, batch, head count or
-cluster count) starts cold again instead of failing.
+cluster count) starts cold again instead of failing. With ``SvgEarConfig.refresh_every > 1`` it also
+keeps the last call's clustering and block map (:class:`Routing`) for the calls that reuse it.
 
     >>> import torch
     >>> from svg_ear_compile import SvgEarConfig, SvgEarState, svg_ear_attention
@@ -16,7 +17,46 @@ cluster count) starts cold again instead of failing.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
+
+from .kernels.permute_ref import ClusterLayout
+
+
+@dataclass(frozen=True)
+class Routing:
+    """One call's clustering and block map, reused by the next ``refresh_every − 1`` calls of its layer.
+
+    ``key`` names what it was made for (config, input shapes, cluster counts): a call with another
+    key routes afresh. Labels ``(G, S)``, ``selected`` ``(G, QC, KC)``, density ``(G,)``."""
+
+    key: tuple
+    query_layout: ClusterLayout
+    key_layout: ClusterLayout
+    query_labels: torch.Tensor
+    key_labels: torch.Tensor
+    selected: torch.Tensor
+    density_per_head: torch.Tensor
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """The layouts and block map by name (the inputs of a reusing call, see ``pipeline``)."""
+        return {**layout_tensors(self.query_layout, self.key_layout), "selected": self.selected}
+
+
+_LAYOUT_FIELDS = ("perm", "labels_sorted", "sizes", "offsets")
+
+
+def layout_tensors(query_layout: ClusterLayout, key_layout: ClusterLayout) -> dict[str, torch.Tensor]:
+    """The two layouts' tensors by name, ``query_perm`` … ``key_offsets``; :func:`layouts_from` inverts it."""
+    return {f"{kind}_{name}": getattr(layout, name) for kind, layout in (("query", query_layout), ("key", key_layout))
+            for name in _LAYOUT_FIELDS}
+
+
+def layouts_from(tensors: dict[str, torch.Tensor]) -> tuple[ClusterLayout, ClusterLayout]:
+    """The query and key layouts named in ``tensors`` (as :func:`layout_tensors` names them)."""
+    query, key = (ClusterLayout(*(tensors[f"{kind}_{name}"] for name in _LAYOUT_FIELDS)) for kind in ("query", "key"))
+    return query, key
 
 
 class SvgEarState:
@@ -31,6 +71,8 @@ class SvgEarState:
         self.key_centroids: torch.Tensor | None = None
         self.cold_starts = 0
         self.graphs: dict[tuple, object] = {}
+        self.routing: Routing | None = None
+        self.routing_uses = 0
 
     @property
     def warm(self) -> bool:
@@ -51,6 +93,19 @@ class SvgEarState:
         self.key_centroids = key_centroids.detach()
         self.cold_starts += int(cold)
 
+    def take_routing(self, key: tuple, refresh_every: int) -> Routing | None:
+        """The kept routing if it was made for ``key`` and has served fewer than ``refresh_every``
+        calls (this one counted), else None: the call routes afresh."""
+        if self.routing is None or self.routing.key != key or self.routing_uses >= refresh_every:
+            return None
+        self.routing_uses += 1
+        return self.routing
+
+    def keep_routing(self, routing: Routing | None) -> None:
+        """Keep a fresh call's routing (None forgets it); the fresh call counts as its first use."""
+        self.routing, self.routing_uses = routing, 1
+
     def reset(self) -> None:
         self.query_centroids = self.key_centroids = None
         self.graphs.clear()
+        self.keep_routing(None)

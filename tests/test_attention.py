@@ -186,6 +186,40 @@ def test_warm_call_runs_iters_lloyd_steps_and_caches_the_means_of_its_clusters(i
                 torch.testing.assert_close(centroids[group, cluster], mean)
 
 
+@pytest.mark.parametrize("refresh_every", [2, 3])
+def test_refresh_every_reuses_the_routing_on_the_calls_between(refresh_every):
+    cfg = SvgEarConfig(**SMALL, budget=0.25, kmeans_iters=1, refresh_every=refresh_every)
+    state = SvgEarState()
+    calls = [video_qkv(1, 2, 2, 8, 8, 32, seed=seed) for seed in range(2 * refresh_every + 1)]
+    fresh = None
+    for index, (q, k, v) in enumerate(calls):
+        out, stats = svg_ear_attention(q, k, v, cfg, state=state, return_stats=True)
+        assert stats["reused_routing"] == (index % refresh_every != 0)
+        if not stats["reused_routing"]:
+            fresh = stats
+            continue
+        # oracle: this call's tokens under the last fresh call's clusters and blocks, with this call's means
+        assert rel_error(out, replaced_key_oracle(q, k, v, fresh)) < 1e-5
+        for name in ("query_labels", "key_labels", "selected"):
+            assert torch.equal(stats[name], fresh[name])
+    assert state.cold_starts == 1
+
+
+def test_refresh_every_routes_afresh_when_the_shape_or_config_changes():
+    cfg = SvgEarConfig(**SMALL, budget=0.25, refresh_every=4)
+    state = SvgEarState()
+    q, k, v = video_qkv(1, 2, 2, 8, 8, 32, seed=1)
+    svg_ear_attention(q, k, v, cfg, state=state)
+    _, other_budget = svg_ear_attention(q, k, v, cfg.replace(budget=0.5), state=state, return_stats=True)
+    assert not other_budget["reused_routing"]
+    q2, k2, v2 = video_qkv(1, 2, 2, 8, 6, 32, seed=2)
+    _, other_shape = svg_ear_attention(q2, k2, v2, cfg, state=state, return_stats=True)
+    assert not other_shape["reused_routing"]
+    state.reset()
+    _, after_reset = svg_ear_attention(q2, k2, v2, cfg, state=state, return_stats=True)
+    assert not after_reset["reused_routing"]
+
+
 def test_large_sequence_runs_on_cpu():
     q, k, v = video_qkv(batch=1, heads=1, frames=16, height=32, width=32, head_dim=64)
     cfg = SvgEarConfig(num_q_clusters=128, num_k_clusters=512, min_seq_len=0, budget=0.2, kmeans_iters_init=10)

@@ -145,3 +145,17 @@ def test_bench_tuned_rejects_another_models_profile_and_a_bad_variant(tmp_path, 
     with pytest.raises(SystemExit):
         bench_tuned.main(["--profile", str(profile), "--variant", "kmeans_iters_init"])
     assert "expected field=value" in capsys.readouterr().err
+
+
+def test_bench_tuned_tuned_variants_set_a_field_for_every_layer_and_refuse_a_per_layer_one():
+    bench_tuned = pytest.importorskip("bench_tuned")
+    from svg_ear_compile import SvgEarConfig
+
+    profile_config = SvgEarConfig(layer_overrides={0: {"budget": 0.2}, 1: {"budget": 0.1}})
+    configs = bench_tuned.configs_to_run(profile_config, 4096, [], [], [{"refresh_every": 2}])
+    assert list(configs) == ["dense", "tuned", "tuned+refresh_every=2"]
+    variant = configs["tuned+refresh_every=2"]
+    assert [variant.for_layer(layer).refresh_every for layer in (0, 1, 5)] == [2, 2, 2]
+    assert [variant.for_layer(layer).budget for layer in (0, 1)] == [0.2, 0.1]
+    with pytest.raises(ValueError, match=r"sets \['budget'\] per layer"):
+        bench_tuned.configs_to_run(profile_config, 4096, [], [], [{"budget": 0.3}])

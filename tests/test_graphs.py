@@ -39,16 +39,20 @@ def _run(steps, config, order=None):
 
 
 @gpu
-def test_graphed_calls_equal_eager_calls_bitwise():
-    steps = _steps(layers=2, calls=4)
-    eager_states, eager = _run(steps, CONFIG.replace(cuda_graph=False))
+@pytest.mark.parametrize("refresh_every", [1, 2, 3])
+def test_graphed_calls_equal_eager_calls_bitwise(refresh_every):
+    config = CONFIG.replace(refresh_every=refresh_every)
+    steps = _steps(layers=2, calls=6)
+    eager_states, eager = _run(steps, config.replace(cuda_graph=False))
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)  # a step that falls back to eager warns: fail on it
-        graph_states, graphed = _run(steps, CONFIG)
+        graph_states, graphed = _run(steps, config)
     assert all(not s.graphs for s in eager_states)
     assert all(isinstance(g, graphs._Captured) for s in graph_states for g in s.graphs.values())
+    reusing = sum(stats["reused_routing"] for _, stats in graphed)
+    assert reusing == 2 * sum(call % refresh_every != 0 for call in range(6))
     for (out, stats), (ref, ref_stats) in zip(graphed, eager, strict=True):
-        assert torch.equal(out, ref)
+        assert torch.equal(out, ref) and stats["reused_routing"] == ref_stats["reused_routing"]
         for name in ("query_labels", "key_labels", "selected", "density_per_head"):
             assert torch.equal(stats[name], ref_stats[name]), name
 

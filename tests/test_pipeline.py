@@ -7,7 +7,7 @@ import torch
 from svg_ear_compile import SvgEarConfig, SvgEarState, svg_ear_attention
 from svg_ear_compile.workloads import video_qkv
 
-from ._oracles import rel_error
+from ._oracles import rel_error, replaced_key_oracle
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("TRITON_INTERPRET") != "1" and not torch.cuda.is_available(),
@@ -64,3 +64,14 @@ def test_triton_results_are_identical_across_runs():
     first = svg_ear_attention(q, k, v, cfg)
     second = svg_ear_attention(q, k, v, cfg)
     assert torch.equal(first, second)
+
+
+def test_triton_reusing_calls_equal_the_oracle_under_the_kept_routing():
+    cfg = SvgEarConfig(**SMALL, budget=0.3, kmeans_iters=1, refresh_every=2, impl="triton")
+    state = SvgEarState()
+    _, fresh = svg_ear_attention(*_inputs(torch.float32, seed=1), cfg, state=state, return_stats=True)
+    q, k, v = _inputs(torch.float32, seed=2)
+    out, stats = svg_ear_attention(q, k, v, cfg, state=state, return_stats=True)
+    assert stats["reused_routing"] and torch.equal(stats["selected"], fresh["selected"])
+    assert rel_error(out, replaced_key_oracle(q.cpu(), k.cpu(), v.cpu(), {n: t.cpu() for n, t in fresh.items()
+                                                                          if isinstance(t, torch.Tensor)})) < 1e-4
