@@ -188,7 +188,8 @@ def bench_model(name: str, config: dict, latent_shape: tuple, args: argparse.Nam
                   return_dict=False)
     tokens = latent_shape[2] * (latent_shape[3] // 2) * (latent_shape[4] // 2)
     base_options = dict(TINY_OPTIONS if args.tiny else {}, impl=args.impl)
-    for field_name, value in (("num_q_clusters", args.q_clusters), ("num_k_clusters", args.k_clusters)):
+    for field_name, value in (("num_q_clusters", args.q_clusters), ("num_k_clusters", args.k_clusters),
+                              ("refresh_every", args.refresh_every)):
         if value is not None:
             base_options[field_name] = value
     min_seq_len = SvgEarConfig(**base_options).min_seq_len
@@ -289,6 +290,9 @@ def main(argv: list[str] | None = None) -> dict:
                         help="compile each transformer block once instead of the whole model (much faster compile)")
     parser.add_argument("--q-clusters", type=int, help="SvgEarConfig.num_q_clusters (default: the config's)")
     parser.add_argument("--k-clusters", type=int, help="SvgEarConfig.num_k_clusters (default: the config's)")
+    parser.add_argument("--refresh-every", type=int, default=None,
+                        help="SvgEarConfig.refresh_every (default: the config's, 1); give an even --repeats so "
+                             "the median covers fresh and reusing forwards alike")
     parser.add_argument("--impl", default="auto", help="SvgEarConfig.impl (default: auto = Triton on CUDA)")
     parser.add_argument("--repeats", type=int, default=3, help="timed forwards per run (median; default 3)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed forwards before timing (default 1)")

@@ -45,9 +45,19 @@ def layer_state(config_yaml: str, layer: int, layer_key: torch.Tensor | None = N
     return _centroid_caches.setdefault((config_yaml, layer, owner), SvgEarState())
 
 
-def reset_centroid_caches() -> None:
-    """Forget every cached centroid and layer registration (between videos, or after moving the model)."""
-    _centroid_caches.clear()
+def reset_centroid_caches(*, keep_graphs: bool = True) -> None:
+    """Start every layer of the next video cold: forget cached centroids, kept routings and layer registrations.
+
+    The layers' captured CUDA graphs stay unless ``keep_graphs=False``: they hold no video's state (a
+    replay copies its inputs and centroids in), and capturing them again costs every layer an eager run
+    and a capture in the next video. Release them after moving a model to another device, or to free
+    their memory.
+    """
+    if keep_graphs:
+        for state in _centroid_caches.values():
+            state.start_cold()
+    else:
+        _centroid_caches.clear()
     forget_layers()
 
 

@@ -105,7 +105,13 @@ class SvgEarState:
         """Keep a fresh call's routing (None forgets it); the fresh call counts as its first use."""
         self.routing, self.routing_uses = routing, 1
 
-    def reset(self) -> None:
+    def start_cold(self) -> None:
+        """Forget the centroids, the kept routing and the cold-start count (a new video); graphs stay."""
         self.query_centroids = self.key_centroids = None
-        self.graphs.clear()
+        self.cold_starts = 0
         self.keep_routing(None)
+
+    def reset(self) -> None:
+        """Forget everything, the captured graphs too."""
+        self.start_cold()
+        self.graphs.clear()

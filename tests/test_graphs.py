@@ -134,3 +134,24 @@ def test_graphs_of_released_layers_do_not_break_later_captures():
             _, graphed = _run(steps, CONFIG)
         _, eager = _run(steps, CONFIG.replace(cuda_graph=False))
         assert all(torch.equal(out, ref) for (out, _), (ref, _) in zip(graphed, eager, strict=True))
+
+
+@gpu
+def test_a_reset_keeps_the_graphs_and_the_next_video_replays_them_with_the_same_results():
+    from svg_ear_compile import ops
+
+    config = CONFIG.replace(refresh_every=2).to_yaml(one_line=True)
+    steps = _steps(layers=1, calls=4, seed=11)
+
+    def video():
+        ops.reset_centroid_caches()
+        return [torch.ops.svg_ear.attention(*layer_inputs[0], config, 0) for layer_inputs in steps]
+
+    first = video()
+    captured = dict(ops.layer_state(config, 0).graphs)
+    assert len(captured) == 2 and all(isinstance(g, graphs._Captured) for g in captured.values())  # fresh, reusing
+    second = video()
+    assert ops.layer_state(config, 0).graphs == captured  # the same graph objects, none captured again
+    for out, ref in zip(second, first, strict=True):
+        assert torch.equal(out, ref)
+    ops.reset_centroid_caches(keep_graphs=False)

@@ -40,7 +40,9 @@ def test_op_caches_centroids_per_layer_and_compiles():
                              fullgraph=True)
     torch.testing.assert_close(compiled(q, k, v), 2 * svg_ear_attention(q, k, v, CFG, state=state))
     ops.reset_centroid_caches()
-    assert not ops.layer_state(text, 3).warm
+    assert ops.layer_state(text, 3) is state and not state.warm and state.cold_starts == 0  # graphs kept
+    ops.reset_centroid_caches(keep_graphs=False)
+    assert ops.layer_state(text, 3) is not state and not ops.layer_state(text, 3).warm
 
 
 def test_op_rejects_a_bad_config_string():

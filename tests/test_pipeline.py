@@ -73,5 +73,5 @@ def test_triton_reusing_calls_equal_the_oracle_under_the_kept_routing():
     q, k, v = _inputs(torch.float32, seed=2)
     out, stats = svg_ear_attention(q, k, v, cfg, state=state, return_stats=True)
     assert stats["reused_routing"] and torch.equal(stats["selected"], fresh["selected"])
-    assert rel_error(out, replaced_key_oracle(q.cpu(), k.cpu(), v.cpu(), {n: t.cpu() for n, t in fresh.items()
-                                                                          if isinstance(t, torch.Tensor)})) < 1e-4
+    on_cpu = {name: t.cpu() for name, t in fresh.items() if isinstance(t, torch.Tensor)}
+    assert rel_error(out.cpu(), replaced_key_oracle(q.cpu(), k.cpu(), v.cpu(), on_cpu)) < 1e-4

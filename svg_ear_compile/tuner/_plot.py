@@ -55,14 +55,18 @@ def write_pareto_png(path: pathlib.Path, layers: list[Any], rounds: list[dict[st
         axis.set_xlabel("op latency (ms)", fontsize=8)
         axis.set_ylabel("attention PSNR (dB)", fontsize=8)
     model_axis = flat[len(layers)]
-    tuned = [r for r in rounds if "relax_db" not in r]
+    tuned = [r for r in rounds if "relax_db" not in r and "refresh_every" not in r]
     relaxed = [r for r in rounds if "relax_db" in r]
+    reusing = [r for r in rounds if "refresh_every" in r]
     if tuned:
         model_axis.plot([r["sparse_ms"] for r in tuned], [r["psnr_db"] for r in tuned], "o-", c="tab:blue",
                         label="tuned (per round)")
     if relaxed:
         model_axis.scatter([r["sparse_ms"] for r in relaxed], [r["psnr_db"] for r in relaxed], marker="v",
                            c="tab:cyan", label="relaxed targets")
+    if reusing:
+        model_axis.scatter([r["sparse_ms"] for r in reusing], [r["psnr_db"] for r in reusing], marker="^",
+                           c="tab:olive", label="routing reuse tried")
     if uniform:
         model_axis.plot([u["sparse_ms"] for u in uniform], [u["psnr_db"] for u in uniform], "s--", c="tab:purple",
                         ms=4, label="uniform budget")

@@ -6,12 +6,15 @@ trials still count, at most ``rounds`` times) with the target ``max(target, achi
 to first order the final error is a sum of the layers' errors, so cutting each layer's squared error
 by ``d`` dB cuts the final one by as much. Once a raised round meets the target, a short bisection
 gives back the overshoot (:func:`relax_targets`). A layer whose fastest feasible config is no faster than
-exact attention runs exact attention (unless ``keep_sparse``). The profile records what was achieved,
-met or not.
+exact attention runs exact attention (unless ``keep_sparse``). Last, each sparse layer in turn reuses
+its routing over more calls (``refresh_every`` 2, 3, … up to ``max_refresh``) for as long as the final
+PSNR stays on target (:func:`reuse_routing`): how long a layer's attention pattern lasts across steps
+shows only end to end. The profile records what was achieved, met or not.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import pathlib
 import re
@@ -63,6 +66,7 @@ class TuneSettings:
     plot: bool = True
     uniform_budgets: list[float] = field(default_factory=list)
     keep_sparse: bool = False
+    max_refresh: int = 4
     command: str = ""
 
     def as_command(self) -> str:
@@ -74,7 +78,8 @@ class TuneSettings:
                  "--trials": self.n_trials or 0, "--timeout": self.timeout, "--storage": self.storage,
                  "--study-name": self.study_name, "--out": self.out, "--workers": self.workers,
                  "--rounds": self.rounds, "--min-seq-len": self.min_seq_len, "--device": self.device,
-                 "--dtype": self.dtype, "--repeats": self.repeats, "--seed": self.seed}
+                 "--dtype": self.dtype, "--repeats": self.repeats, "--seed": self.seed,
+                 "--max-refresh": self.max_refresh}
         words = ["svg-ear-tune"] + [w for k, v in flags.items() if v is not None for w in (k, str(v))]
         if self.uniform_budgets:
             words += ["--uniform-budgets", *map(str, self.uniform_budgets)]
@@ -156,6 +161,8 @@ def tune(settings: TuneSettings, progress: Progress | None = None) -> TuneResult
     progress = progress or _Silent()
     if settings.n_trials is None and settings.timeout is None:
         raise TunerError("give a trial budget (--trials) and/or a time limit (--timeout)")
+    if settings.max_refresh < 1:
+        raise TunerError(f"--max-refresh {settings.max_refresh}: must be at least 1 (1: no routing reuse)")
     out = pathlib.Path(settings.out)
     _check_writable(out)
     device = settings.device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -193,9 +200,14 @@ def tune(settings: TuneSettings, progress: Progress | None = None) -> TuneResult
     tasks = [Task(layer, 0, targets[layer]) for layer in calibration.layers]
     raised_db = 0.0
 
+    dense_times: list[float] = []
+
     def check(choices: list[LayerChoice]) -> _end_to_end.EndToEnd:
         config = base.replace(layer_overrides={c.layer: c.config for c in choices})
-        return _end_to_end.check(tune_model, config, calibration, steps=settings.steps, conditions=conditions)
+        result = _end_to_end.check(tune_model, config, calibration, steps=settings.steps, conditions=conditions,
+                                   dense_ms=dense_times[0] if dense_times else None)
+        dense_times.append(result.dense_ms)  # the dense run is timed once, by the first check
+        return result
 
     def choose_all(round_: int, offset_db: float = 0.0) -> list[LayerChoice]:
         return [choose(storage, prefix, layer, round_, targets[layer] - offset_db, keep_sparse=settings.keep_sparse)
@@ -223,6 +235,9 @@ def tune(settings: TuneSettings, progress: Progress | None = None) -> TuneResult
         progress.phase("relaxing the raised targets (end-to-end checks)", RELAX_STEPS)
         choices, result, relaxed_db = relax_targets(choose_all, check, choices, result, round_, raised_db,
                                                     settings.psnr_target, rounds, progress)
+    if settings.max_refresh > 1 and result.psnr_db >= settings.psnr_target:
+        choices, result = reuse_routing(check, choices, result, settings.psnr_target, settings.max_refresh, rounds,
+                                        progress)
     uniform = _uniform_baselines(settings, tune_model, base, calibration, conditions, progress)
     profile = Profile(
         device=device_name, model=signature, base_config={"min_seq_len": settings.min_seq_len},
@@ -287,6 +302,41 @@ def relax_targets(choose_all: Callable[[int, float], list[LayerChoice]],
                 high = offset
         progress.update(step, f"-{offset:.2f} dB: PSNR {best[1].psnr_db:.2f} dB")
     return best
+
+
+def reuse_routing(check: Callable[[list[LayerChoice]], _end_to_end.EndToEnd], choices: list[LayerChoice],
+                  result: _end_to_end.EndToEnd, target: float, max_refresh: int, history: list[dict[str, float]],
+                  progress: Progress) -> tuple[list[LayerChoice], _end_to_end.EndToEnd]:
+    """Greedy, layer by layer in index order: raise a sparse layer's ``refresh_every`` by one (one
+    end-to-end check each) while the model's final PSNR stays ≥ ``target``; the first miss ends that
+    layer. At most ``(max_refresh − 1) × layers`` checks.
+
+    A reusing call runs a subset of a fresh call's work (no k-means, error probe or routing:
+    ``SvgEarConfig.refresh_every``), so only the PSNR decides; the run times are recorded, not
+    compared (one run's noise, 5–12% on an H100, exceeds one layer's saving). What differs between
+    layers is how long each one's attention pattern stays valid across denoising steps, which only
+    the final output shows.
+    """
+    sparse = [index for index, c in enumerate(choices) if c.config != EXACT_LAYER]
+    progress.phase("routing reuse per layer (end-to-end checks)", len(sparse) * (max_refresh - 1))
+    done = 0
+    for index in sparse:
+        for refresh in range(2, max_refresh + 1):
+            layer = choices[index]
+            candidate = list(choices)
+            candidate[index] = dataclasses.replace(layer, config={**layer.config, "refresh_every": refresh})
+            measured = check(candidate)
+            done += 1
+            history.append({"round": history[-1]["round"], "layer": layer.layer, "refresh_every": refresh,
+                            "psnr_db": measured.psnr_db, "dense_ms": measured.dense_ms,
+                            "sparse_ms": measured.sparse_ms})
+            kept = measured.psnr_db >= target
+            progress.update(done, f"layer {layer.layer} refresh {refresh}: {measured.psnr_db:.2f} dB, "
+                                  f"{measured.sparse_ms:.1f} ms ({'kept' if kept else 'not kept'})")
+            if not kept:
+                break
+            choices, result = candidate, measured
+    return choices, result
 
 
 def _uniform_baselines(settings: TuneSettings, tune_model: Any, base: SvgEarConfig, calibration: Any,

@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also run one config for all layers at these budgets, end to end, for comparison")
     parser.add_argument("--keep-sparse", action="store_true",
                         help="keep a layer sparse even where exact attention measured faster (e.g. to study quality)")
+    parser.add_argument("--max-refresh", type=int, default=4,
+                        help="largest refresh_every tried per layer, end to end, after the search (1: none)")
     parser.add_argument("--no-plot", action="store_true", help="skip the Pareto plot")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -138,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             timeout=args.timeout, storage=args.storage, study_name=args.study_name, workers=args.workers,
             rounds=args.rounds, min_seq_len=args.min_seq_len, device=args.device, dtype=args.dtype,
             repeats=args.repeats, seed=args.seed, plot=not args.no_plot, uniform_budgets=args.uniform_budgets,
-            keep_sparse=args.keep_sparse,
+            keep_sparse=args.keep_sparse, max_refresh=args.max_refresh,
             command=shlex.join(["svg-ear-tune", *(sys.argv[1:] if argv is None else argv)]),
         )
         bar = _Bar(not args.quiet)

@@ -47,7 +47,8 @@ def test_every_chosen_layer_config_meets_its_target_on_calibration_data(tuned):
             continue
         evaluator = LayerEvaluator(calibration.samples(entry.layer), SvgEarConfig(min_seq_len=0),
                                    full_heads=calibration.full_heads, run_steps=3)
-        measured = evaluator.evaluate(entry.config)  # an independent re-measurement of the chosen config
+        searched = {k: v for k, v in entry.config.items() if k != "refresh_every"}  # set end to end afterwards
+        measured = evaluator.evaluate(searched)  # an independent re-measurement of the chosen config
         assert measured.psnr_db >= entry.target_psnr_db - 1e-6
         assert measured.density < 1.0
         # a 3-step run: one cold call and two warm ones
@@ -192,3 +193,32 @@ def test_relaxation_that_changes_no_choice_runs_no_check():
                                             progress=type("P", (), {"update": lambda *a: None})())
     assert result is start and offset == pytest.approx(7.0)  # 4, 6, 7: every bisection step kept
     assert choices[0].target_psnr_db == pytest.approx(33.0)  # the profile records the relaxed target
+
+
+def test_routing_reuse_raises_each_layer_while_the_final_psnr_holds():
+    from svg_ear_compile.tuner._end_to_end import EndToEnd
+    from svg_ear_compile.tuner._search import LayerChoice
+    from svg_ear_compile.tuner._tune import reuse_routing
+
+    # final PSNR 40 dB minus each layer's cost per extra refresh: layer 0 costs 2 dB, layer 1 costs 20 dB
+    cost = {0: 2.0, 2: 20.0}
+    checked = []
+
+    def check(choices):
+        refresh = {c.layer: c.config.get("refresh_every", 1) for c in choices}
+        checked.append(refresh)
+        assert refresh[1] == 1, "the exact layer is never changed"
+        psnr = 40.0 - sum(cost[layer] * (refresh[layer] - 1) for layer in cost)
+        return EndToEnd(psnr_db=psnr, dense_ms=10.0, sparse_ms=5.0 - 0.1 * sum(refresh.values()))
+
+    start = [LayerChoice(0, {"budget": 0.1}, 1.0, 40.0, 35.0, 2.0, 1, []),
+             LayerChoice(1, EXACT_LAYER, 2.0, 99.0, 35.0, 2.0, 1, []),
+             LayerChoice(2, {"budget": 0.2}, 1.0, 40.0, 35.0, 2.0, 1, [])]
+    history = [{"round": 0, "psnr_db": 40.0, "dense_ms": 10.0, "sparse_ms": 4.7}]
+    choices, result = reuse_routing(check, start, check(start), 30.0, 4, history,
+                                    progress=type("P", (), {"phase": lambda *a: None, "update": lambda *a: None})())
+    assert [c.config.get("refresh_every", 1) for c in choices] == [4, 1, 1]  # 40 − 2·3 = 34 dB; layer 2: 14 dB
+    assert result.psnr_db == pytest.approx(34.0)
+    assert len(checked) == 1 + 3 + 1  # the start, layer 0 at 2, 3, 4, layer 2 at 2 (missed: stop)
+    assert [h["refresh_every"] for h in history[1:]] == [2, 3, 4, 2]
+    assert choices[0].config["budget"] == 0.1 and start[0].config == {"budget": 0.1}  # nothing changed in place
