@@ -40,33 +40,42 @@ def write_pareto_png(path: pathlib.Path, layers: list[Any], rounds: list[dict[st
     figure, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 2.8 * rows), squeeze=False)
     flat = axes.ravel()
     for axis, choice in zip(flat, layers, strict=False):
-        feasible = [p for p in choice.trial_points if p[1] >= choice.target_psnr_db]
-        other = [p for p in choice.trial_points if p[1] < choice.target_psnr_db]
-        for group, colour, label in ((other, "tab:gray", "below target"), (feasible, "tab:blue", "meets target")):
+        if choice.target_psnr_db is None:  # chosen end to end: its layer trials had another target
+            groups = ((choice.trial_points, "tab:gray", "layer trials"),)
+        else:
+            groups = (([p for p in choice.trial_points if p[1] < choice.target_psnr_db], "tab:gray", "below target"),
+                      ([p for p in choice.trial_points if p[1] >= choice.target_psnr_db], "tab:blue", "meets target"))
+        for group, colour, label in groups:
             if group:
                 axis.scatter(*zip(*group, strict=True), s=12, c=colour, label=label)
         front = pareto_front(choice.trial_points)
         if front:
             axis.step(*zip(*front, strict=True), where="post", c="tab:orange", lw=1)
-        axis.axhline(choice.target_psnr_db, c="tab:red", ls="--", lw=0.8)
+        if choice.target_psnr_db is not None:
+            axis.axhline(choice.target_psnr_db, c="tab:red", ls="--", lw=0.8)
         if math.isfinite(choice.latency_ms):
             axis.scatter([choice.latency_ms], [choice.psnr_db], marker="*", s=90, c="tab:green", label="chosen")
         axis.set_title(f"layer {choice.layer}", fontsize=9)
         axis.set_xlabel("op latency (ms)", fontsize=8)
         axis.set_ylabel("attention PSNR (dB)", fontsize=8)
     model_axis = flat[len(layers)]
-    tuned = [r for r in rounds if "relax_db" not in r and "refresh_every" not in r]
+    stages = ("relax_db", "uniform_search", "refresh_every", "budget")
+    tuned = [r for r in rounds if not any(stage in r for stage in stages)]
     relaxed = [r for r in rounds if "relax_db" in r]
-    reusing = [r for r in rounds if "refresh_every" in r]
+    uniform_trials = [r for r in rounds if "uniform_search" in r]
+    refined = [r for r in rounds if "refresh_every" in r or "budget" in r]
     if tuned:
         model_axis.plot([r["sparse_ms"] for r in tuned], [r["psnr_db"] for r in tuned], "o-", c="tab:blue",
                         label="tuned (per round)")
     if relaxed:
         model_axis.scatter([r["sparse_ms"] for r in relaxed], [r["psnr_db"] for r in relaxed], marker="v",
                            c="tab:cyan", label="relaxed targets")
-    if reusing:
-        model_axis.scatter([r["sparse_ms"] for r in reusing], [r["psnr_db"] for r in reusing], marker="^",
-                           c="tab:olive", label="routing reuse tried")
+    if uniform_trials:
+        model_axis.scatter([r["sparse_ms"] for r in uniform_trials], [r["psnr_db"] for r in uniform_trials],
+                           marker="x", c="tab:brown", label="one config, all layers (trials)")
+    if refined:
+        model_axis.scatter([r["sparse_ms"] for r in refined], [r["psnr_db"] for r in refined], marker="^",
+                           c="tab:olive", label="per-layer refinement tried")
     if uniform:
         model_axis.plot([u["sparse_ms"] for u in uniform], [u["psnr_db"] for u in uniform], "s--", c="tab:purple",
                         ms=4, label="uniform budget")

@@ -116,7 +116,7 @@ def run_task(
         callbacks.append(optuna.study.MaxTrialsCallback(n_trials, states=(optuna.trial.TrialState.COMPLETE,)))
     if on_trial is not None:
         callbacks.append(lambda study, trial: on_trial(len(completed(study))))
-    with _stop_after_trial_on_interrupt(study) as interrupted:
+    with stop_after_trial_on_interrupt(study) as interrupted:
         study.optimize(tag, timeout=timeout, callbacks=callbacks, catch=())
     if interrupted():
         raise KeyboardInterrupt
@@ -142,7 +142,7 @@ def earlier_fastest(storage: Any, prefix: str, task: Task, count: int = 3) -> li
 
 
 @contextlib.contextmanager
-def _stop_after_trial_on_interrupt(study: Any) -> Iterator[Callable[[], bool]]:
+def stop_after_trial_on_interrupt(study: Any) -> Iterator[Callable[[], bool]]:
     """SIGINT asks ``study`` to stop after its running trial (storage writes are never cut in half)."""
     requested: list[bool] = []
     if threading.current_thread() is not threading.main_thread():
@@ -168,7 +168,7 @@ class LayerChoice:
     config: dict[str, Any]
     latency_ms: float
     psnr_db: float
-    target_psnr_db: float
+    target_psnr_db: float | None  # None: chosen end to end (the uniform stage), no per-layer target
     dense_latency_ms: float | None
     trials: int
     trial_points: list[tuple[float, float]]  # (latency_ms, psnr_db) of every complete trial, for the plot

@@ -33,8 +33,10 @@ from ..profiles import LayerResult, Profile, ProfileError, write_profile
 from . import _end_to_end
 from ._calibration import capture
 from ._model import TunerError, load_model
+from ._objective import LayerEvaluator
 from ._search import EXACT_LAYER, LayerChoice, Task, choose, completed, open_storage, study_name
-from ._search_space import uniform_config
+from ._search_space import SearchSpace, uniform_config
+from ._uniform import consensus, search_uniform
 from ._workers import run_job, run_workers, write_job
 
 
@@ -67,6 +69,7 @@ class TuneSettings:
     uniform_budgets: list[float] = field(default_factory=list)
     keep_sparse: bool = False
     max_refresh: int = 4
+    uniform_trials: int = 24
     command: str = ""
 
     def as_command(self) -> str:
@@ -79,7 +82,7 @@ class TuneSettings:
                  "--study-name": self.study_name, "--out": self.out, "--workers": self.workers,
                  "--rounds": self.rounds, "--min-seq-len": self.min_seq_len, "--device": self.device,
                  "--dtype": self.dtype, "--repeats": self.repeats, "--seed": self.seed,
-                 "--max-refresh": self.max_refresh}
+                 "--max-refresh": self.max_refresh, "--uniform-trials": self.uniform_trials}
         words = ["svg-ear-tune"] + [w for k, v in flags.items() if v is not None for w in (k, str(v))]
         if self.uniform_budgets:
             words += ["--uniform-budgets", *map(str, self.uniform_budgets)]
@@ -163,6 +166,8 @@ def tune(settings: TuneSettings, progress: Progress | None = None) -> TuneResult
         raise TunerError("give a trial budget (--trials) and/or a time limit (--timeout)")
     if settings.max_refresh < 1:
         raise TunerError(f"--max-refresh {settings.max_refresh}: must be at least 1 (1: no routing reuse)")
+    if settings.uniform_trials < 0:
+        raise TunerError(f"--uniform-trials {settings.uniform_trials}: must be at least 0 (0: no uniform stage)")
     out = pathlib.Path(settings.out)
     _check_writable(out)
     device = settings.device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -235,9 +240,32 @@ def tune(settings: TuneSettings, progress: Progress | None = None) -> TuneResult
         progress.phase("relaxing the raised targets (end-to-end checks)", RELAX_STEPS)
         choices, result, relaxed_db = relax_targets(choose_all, check, choices, result, round_, raised_db,
                                                     settings.psnr_target, rounds, progress)
-    if settings.max_refresh > 1 and result.psnr_db >= settings.psnr_target:
-        choices, result = reuse_routing(check, choices, result, settings.psnr_target, settings.max_refresh, rounds,
-                                        progress)
+    chosen_by, uniform_search = "per-layer search", None
+    sparse = any(c.config != EXACT_LAYER for c in choices)
+    if settings.uniform_trials and sparse:
+        space = SearchSpace.for_layer(signature.seq_len, triton=device.startswith("cuda"))
+        progress.phase("one config for all sparse layers (end-to-end trials)", settings.uniform_trials)
+
+        def check_uniform(params: dict[str, Any]) -> _end_to_end.EndToEnd:
+            measured = check(_with_config(choices, params))
+            rounds.append({"round": round_, "uniform_search": 1.0, "psnr_db": measured.psnr_db,
+                           "dense_ms": measured.dense_ms, "sparse_ms": measured.sparse_ms})
+            return measured
+
+        uniform_search = search_uniform(
+            check_uniform, space, consensus(choices),
+            target=settings.psnr_target, max_refresh=settings.max_refresh, storage=storage, name=f"{prefix}/uniform",
+            n_trials=settings.uniform_trials, timeout=None if deadline is None else max(0.0, deadline - time.time()),
+            seed=settings.seed, on_trial=progress.update)
+        if uniform_search is not None and (result.psnr_db < settings.psnr_target
+                                           or uniform_search.sparse_ms < result.sparse_ms):
+            chosen_by = "uniform search"
+            choices = [_measured(calibration, base, c, uniform_search.params, device, repeats, settings.steps)
+                       for c in _with_config(choices, uniform_search.params)]
+            result = _end_to_end.EndToEnd(uniform_search.psnr_db, uniform_search.dense_ms, uniform_search.sparse_ms)
+    if result.psnr_db >= settings.psnr_target and sparse:
+        choices, result = refine_per_layer(check, choices, result, settings.psnr_target, settings.max_refresh,
+                                           rounds, progress)
     uniform = _uniform_baselines(settings, tune_model, base, calibration, conditions, progress)
     profile = Profile(
         device=device_name, model=signature, base_config={"min_seq_len": settings.min_seq_len},
@@ -247,7 +275,8 @@ def tune(settings: TuneSettings, progress: Progress | None = None) -> TuneResult
         end_to_end={"psnr_db": result.psnr_db, "target_psnr_db": settings.psnr_target,
                     "met_target": result.psnr_db >= settings.psnr_target, "speedup": result.speedup,
                     "dense_ms": result.dense_ms, "sparse_ms": result.sparse_ms, "rounds": round_ + 1,
-                    "relaxed_db": relaxed_db,
+                    "relaxed_db": relaxed_db, "chosen_by": chosen_by,
+                    "uniform_search": None if uniform_search is None else dataclasses.asdict(uniform_search),
                     "steps": settings.steps, "seeds": list(settings.seeds), "study": prefix, "storage": storage_spec,
                     **_versus_uniform(uniform, result.sparse_ms, settings.psnr_target)},
         versions=_versions(), created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -304,39 +333,75 @@ def relax_targets(choose_all: Callable[[int, float], list[LayerChoice]],
     return best
 
 
-def reuse_routing(check: Callable[[list[LayerChoice]], _end_to_end.EndToEnd], choices: list[LayerChoice],
-                  result: _end_to_end.EndToEnd, target: float, max_refresh: int, history: list[dict[str, float]],
-                  progress: Progress) -> tuple[list[LayerChoice], _end_to_end.EndToEnd]:
-    """Greedy, layer by layer in index order: raise a sparse layer's ``refresh_every`` by one (one
-    end-to-end check each) while the model's final PSNR stays ≥ ``target``; the first miss ends that
-    layer. At most ``(max_refresh − 1) × layers`` checks.
+BUDGET_STEP = 0.85  # a refinement move multiplies one layer's budget by this
 
-    A reusing call runs a subset of a fresh call's work (no k-means, error probe or routing:
-    ``SvgEarConfig.refresh_every``), so only the PSNR decides; the run times are recorded, not
-    compared (one run's noise, 5–12% on an H100, exceeds one layer's saving). What differs between
-    layers is how long each one's attention pattern stays valid across denoising steps, which only
-    the final output shows.
+
+def _refinements(config: dict[str, Any], max_refresh: int) -> list[dict[str, Any]]:
+    """A layer's cheaper neighbours, each doing a subset of the work: reuse its routing one call longer,
+    or compute a smaller share of its blocks exactly."""
+    moves = []
+    if config.get("refresh_every", 1) < max_refresh:
+        moves.append({**config, "refresh_every": config.get("refresh_every", 1) + 1})
+    budget = config.get("budget")
+    if budget is not None and budget * BUDGET_STEP >= SearchSpace.budget[0]:
+        moves.append({**config, "budget": budget * BUDGET_STEP})
+    return moves
+
+
+def refine_per_layer(check: Callable[[list[LayerChoice]], _end_to_end.EndToEnd], choices: list[LayerChoice],
+                     result: _end_to_end.EndToEnd, target: float, max_refresh: int,
+                     history: list[dict[str, float]], progress: Progress) -> tuple[list[LayerChoice],
+                                                                                   _end_to_end.EndToEnd]:
+    """Greedy, end to end, layer by layer in index order: take a sparse layer's cheaper neighbour
+    (:func:`_refinements`: routing reused one call longer, first, then budget × ``BUDGET_STEP``) while
+    the model's final PSNR stays ≥ ``target``; a layer stops at its first miss of each kind.
+
+    Every move does a subset of the work, so only the PSNR decides; run times are recorded, not
+    compared (one run's noise, 5–12% on an H100, exceeds one layer's saving). How long a layer's
+    attention pattern lasts across steps, and how much of its error the final output tolerates,
+    shows only end to end.
     """
     sparse = [index for index, c in enumerate(choices) if c.config != EXACT_LAYER]
-    progress.phase("routing reuse per layer (end-to-end checks)", len(sparse) * (max_refresh - 1))
+    progress.phase("per-layer refinement (end-to-end checks)", 0)
     done = 0
     for index in sparse:
-        for refresh in range(2, max_refresh + 1):
-            layer = choices[index]
-            candidate = list(choices)
-            candidate[index] = dataclasses.replace(layer, config={**layer.config, "refresh_every": refresh})
-            measured = check(candidate)
-            done += 1
-            history.append({"round": history[-1]["round"], "layer": layer.layer, "refresh_every": refresh,
-                            "psnr_db": measured.psnr_db, "dense_ms": measured.dense_ms,
-                            "sparse_ms": measured.sparse_ms})
-            kept = measured.psnr_db >= target
-            progress.update(done, f"layer {layer.layer} refresh {refresh}: {measured.psnr_db:.2f} dB, "
-                                  f"{measured.sparse_ms:.1f} ms ({'kept' if kept else 'not kept'})")
-            if not kept:
-                break
-            choices, result = candidate, measured
+        for kind in ("refresh_every", "budget"):
+            while True:
+                layer = choices[index]
+                moves = [m for m in _refinements(layer.config, max_refresh) if m.get(kind) != layer.config.get(kind)]
+                if not moves:
+                    break
+                candidate = _with_config(choices, moves[0], only=index)
+                measured = check(candidate)
+                done += 1
+                history.append({"round": history[-1]["round"], "layer": layer.layer, kind: moves[0][kind],
+                                "psnr_db": measured.psnr_db, "dense_ms": measured.dense_ms,
+                                "sparse_ms": measured.sparse_ms})
+                kept = measured.psnr_db >= target
+                progress.update(done, f"layer {layer.layer} {kind}={moves[0][kind]:.3g}: {measured.psnr_db:.2f} dB, "
+                                      f"{measured.sparse_ms:.1f} ms ({'kept' if kept else 'not kept'})")
+                if not kept:
+                    break
+                choices, result = candidate, measured
     return choices, result
+
+
+def _with_config(choices: list[LayerChoice], config: dict[str, Any], only: int | None = None) -> list[LayerChoice]:
+    """``choices`` with ``config`` for every sparse layer (or only the one at index ``only``)."""
+    return [dataclasses.replace(c, config=dict(config)) if c.config != EXACT_LAYER and only in (None, index) else c
+            for index, c in enumerate(choices)]
+
+
+def _measured(calibration: Any, base: SvgEarConfig, choice: LayerChoice, params: dict[str, Any], device: str,
+              repeats: int, steps: int) -> LayerChoice:
+    """``choice`` under ``params``, measured on its layer's samples as a trial would be (routing reuse
+    aside: the captured steps are not adjacent); a config chosen end to end has no per-layer target."""
+    if choice.config == EXACT_LAYER:
+        return choice
+    evaluator = LayerEvaluator(calibration.samples(choice.layer), base, full_heads=calibration.full_heads,
+                               run_steps=steps, device=device, repeats=repeats)
+    measured = evaluator.evaluate({k: v for k, v in params.items() if k != "refresh_every"})
+    return dataclasses.replace(choice, latency_ms=measured.latency_ms, psnr_db=measured.psnr_db, target_psnr_db=None)
 
 
 def _uniform_baselines(settings: TuneSettings, tune_model: Any, base: SvgEarConfig, calibration: Any,

@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="keep a layer sparse even where exact attention measured faster (e.g. to study quality)")
     parser.add_argument("--max-refresh", type=int, default=4,
                         help="largest refresh_every tried per layer, end to end, after the search (1: none)")
+    parser.add_argument("--uniform-trials", type=int, default=24,
+                        help="end-to-end trials of one config for all sparse layers, after the per-layer search "
+                             "(0: none); the faster of the two is kept")
     parser.add_argument("--no-plot", action="store_true", help="skip the Pareto plot")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -97,14 +100,16 @@ def _summary(result) -> str:
     for c in result.choices:
         config = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in c.config.items())
         if c.config == EXACT_LAYER:
-            feasible = any(psnr >= c.target_psnr_db for _, psnr in c.trial_points)
+            feasible = any(psnr >= (c.target_psnr_db or 0.0) for _, psnr in c.trial_points)
             config = "exact attention (" + ("no sparse config was faster" if feasible else
                                             "no trial met the target") + ")"
-        lines.append(f"{c.layer:5d} {c.target_psnr_db:7.2f} {c.psnr_db:7.2f} {c.latency_ms:9.3f} "
+        target = "e2e" if c.target_psnr_db is None else f"{c.target_psnr_db:.2f}"
+        lines.append(f"{c.layer:5d} {target:>7s} {c.psnr_db:7.2f} {c.latency_ms:9.3f} "
                      f"{c.dense_latency_ms or float('nan'):9.3f} {c.trials:6d}  {config}")
     e2e = result.profile.end_to_end
     lines.append(f"end to end: PSNR {e2e['psnr_db']:.2f} dB (target {e2e['target_psnr_db']:g}, "
-                 f"{'met' if e2e['met_target'] else 'MISSED'}) after {e2e['rounds']} round(s); "
+                 f"{'met' if e2e['met_target'] else 'MISSED'}) after {e2e['rounds']} round(s), chosen by the "
+                 f"{e2e.get('chosen_by', 'per-layer search')} and refined per layer; "
                  f"{e2e['sparse_ms']:.1f} ms vs dense {e2e['dense_ms']:.1f} ms (speedup {e2e['speedup']:.2f}x)")
     for entry in e2e.get("uniform", []):
         lines.append(f"uniform budget {entry['budget']:g}: PSNR {entry['psnr_db']:.2f} dB, {entry['sparse_ms']:.1f} ms")
@@ -140,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             timeout=args.timeout, storage=args.storage, study_name=args.study_name, workers=args.workers,
             rounds=args.rounds, min_seq_len=args.min_seq_len, device=args.device, dtype=args.dtype,
             repeats=args.repeats, seed=args.seed, plot=not args.no_plot, uniform_budgets=args.uniform_budgets,
-            keep_sparse=args.keep_sparse, max_refresh=args.max_refresh,
+            keep_sparse=args.keep_sparse, max_refresh=args.max_refresh, uniform_trials=args.uniform_trials,
             command=shlex.join(["svg-ear-tune", *(sys.argv[1:] if argv is None else argv)]),
         )
         bar = _Bar(not args.quiet)

@@ -18,7 +18,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 TOY = "tests.tuner._toy:tiny_wan_2_layers"
 # On the CPU wherever the suite runs: on a GPU each new tile size would compile kernels inside the time limits.
 FAST = ["--steps", "3", "--seeds", "0", "--min-seq-len", "0", "--psnr-target", "25", "--rounds", "0", "--quiet",
-        "--device", "cpu"]
+        "--device", "cpu", "--uniform-trials", "2"]
 
 
 def _cli(*args: str) -> subprocess.Popen:
@@ -29,11 +29,12 @@ def _cli(*args: str) -> subprocess.Popen:
 
 
 def _trials(journal: pathlib.Path) -> dict[str, list]:
+    """The trials of each per-layer study (the uniform stage's study aside)."""
     from optuna.storages.journal import JournalFileBackend
 
     storage = optuna.storages.JournalStorage(JournalFileBackend(str(journal)))
     return {s.study_name: optuna.load_study(study_name=s.study_name, storage=storage).trials
-            for s in optuna.get_all_study_summaries(storage)}
+            for s in optuna.get_all_study_summaries(storage) if "/layer" in s.study_name}
 
 
 @pytest.mark.parametrize("model, extra, message", [

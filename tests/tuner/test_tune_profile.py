@@ -28,7 +28,7 @@ def tuned(tmp_path_factory):
     settings = TuneSettings(model="tests.tuner._toy:tiny_wan_2_layers", out=str(out), psnr_target=TARGET,
                             layer_margin=3.0, steps=3, seeds=[0, 1], n_trials=4, min_seq_len=0, workers=1,
                             rounds=1, storage=str(out / "tune.journal"), uniform_budgets=[0.05, 1.0],
-                            keep_sparse=True, device="cpu")
+                            keep_sparse=True, device="cpu", uniform_trials=4)
     return tune(settings), out
 
 
@@ -42,6 +42,9 @@ def test_every_chosen_layer_config_meets_its_target_on_calibration_data(tuned):
     calibration = CalibrationSet.load(out / "calibration")
     assert [entry.layer for entry in result.profile.layers] == calibration.layers == [0, 1]
     for entry in result.profile.layers:
+        if entry.target_psnr_db is None:  # chosen end to end by the uniform stage: no per-layer target
+            assert result.profile.end_to_end["chosen_by"] == "uniform search"
+            continue
         assert entry.psnr_db >= entry.target_psnr_db >= TARGET
         if entry.config == EXACT_LAYER:
             continue
@@ -75,8 +78,9 @@ def test_a_layer_no_faster_than_exact_attention_runs_exact_unless_kept_sparse(tu
     storage = open_storage(e2e["storage"])
     slower = 0
     for entry in tuned[0].profile.layers:
-        kept = choose(storage, e2e["study"], entry.layer, 0, entry.target_psnr_db, keep_sparse=True)
-        auto = choose(storage, e2e["study"], entry.layer, 0, entry.target_psnr_db)
+        target = TARGET + 3.0  # round 0's per-layer target: the end-to-end one plus the layer margin
+        kept = choose(storage, e2e["study"], entry.layer, 0, target, keep_sparse=True)
+        auto = choose(storage, e2e["study"], entry.layer, 0, target)
         if kept.config != EXACT_LAYER and kept.latency_ms >= kept.dense_latency_ms:
             slower += 1
             assert auto.config == EXACT_LAYER and auto.latency_ms == kept.dense_latency_ms
@@ -195,30 +199,68 @@ def test_relaxation_that_changes_no_choice_runs_no_check():
     assert choices[0].target_psnr_db == pytest.approx(33.0)  # the profile records the relaxed target
 
 
-def test_routing_reuse_raises_each_layer_while_the_final_psnr_holds():
+def test_refinement_takes_each_layers_cheaper_neighbours_while_the_final_psnr_holds():
+    import math
+
     from svg_ear_compile.tuner._end_to_end import EndToEnd
     from svg_ear_compile.tuner._search import LayerChoice
-    from svg_ear_compile.tuner._tune import reuse_routing
+    from svg_ear_compile.tuner._tune import BUDGET_STEP, refine_per_layer
 
-    # final PSNR 40 dB minus each layer's cost per extra refresh: layer 0 costs 2 dB, layer 1 costs 20 dB
-    cost = {0: 2.0, 2: 20.0}
+    # final PSNR: 40 dB minus, per layer, a cost per extra refresh and per budget step
+    per_refresh, per_budget_step, start_budget = {0: 1.0, 2: 20.0}, {0: 1.5, 2: 0.5}, {0: 0.1, 2: 0.2}
     checked = []
 
     def check(choices):
-        refresh = {c.layer: c.config.get("refresh_every", 1) for c in choices}
-        checked.append(refresh)
-        assert refresh[1] == 1, "the exact layer is never changed"
-        psnr = 40.0 - sum(cost[layer] * (refresh[layer] - 1) for layer in cost)
-        return EndToEnd(psnr_db=psnr, dense_ms=10.0, sparse_ms=5.0 - 0.1 * sum(refresh.values()))
+        configs = {c.layer: c.config for c in choices}
+        assert configs[1] == EXACT_LAYER, "the exact layer is never changed"
+        checked.append(configs)
+        loss = sum(per_refresh[layer] * (configs[layer].get("refresh_every", 1) - 1)
+                   + per_budget_step[layer] * round(math.log(configs[layer]["budget"] / start_budget[layer])
+                                                    / math.log(BUDGET_STEP)) for layer in per_refresh)
+        return EndToEnd(psnr_db=40.0 - loss, dense_ms=10.0, sparse_ms=5.0)
 
     start = [LayerChoice(0, {"budget": 0.1}, 1.0, 40.0, 35.0, 2.0, 1, []),
              LayerChoice(1, EXACT_LAYER, 2.0, 99.0, 35.0, 2.0, 1, []),
              LayerChoice(2, {"budget": 0.2}, 1.0, 40.0, 35.0, 2.0, 1, [])]
-    history = [{"round": 0, "psnr_db": 40.0, "dense_ms": 10.0, "sparse_ms": 4.7}]
-    choices, result = reuse_routing(check, start, check(start), 30.0, 4, history,
-                                    progress=type("P", (), {"phase": lambda *a: None, "update": lambda *a: None})())
-    assert [c.config.get("refresh_every", 1) for c in choices] == [4, 1, 1]  # 40 − 2·3 = 34 dB; layer 2: 14 dB
-    assert result.psnr_db == pytest.approx(34.0)
-    assert len(checked) == 1 + 3 + 1  # the start, layer 0 at 2, 3, 4, layer 2 at 2 (missed: stop)
-    assert [h["refresh_every"] for h in history[1:]] == [2, 3, 4, 2]
-    assert choices[0].config["budget"] == 0.1 and start[0].config == {"budget": 0.1}  # nothing changed in place
+    history = [{"round": 0, "psnr_db": 40.0, "dense_ms": 10.0, "sparse_ms": 5.0}]
+    progress = type("P", (), {"phase": lambda *a: None, "update": lambda *a: None})()
+    choices, result = refine_per_layer(check, start, check(start), 30.0, 4, history, progress)
+    # layer 0: refresh 2, 3, 4 (37 dB), then 4 budget steps (31 dB; a 5th gives 29.5); layer 2: refresh 2
+    # misses (11 dB), 2 budget steps (30.0 dB; a 3rd gives 29.5)
+    assert choices[0].config == {"budget": pytest.approx(0.1 * BUDGET_STEP**4), "refresh_every": 4}
+    assert choices[2].config == {"budget": pytest.approx(0.2 * BUDGET_STEP**2)}
+    assert result.psnr_db == pytest.approx(30.0)
+    assert len(checked) == 1 + (3 + 5) + (1 + 3) == len(history)
+    assert start[0].config == {"budget": 0.1}  # nothing changed in place
+
+
+def test_consensus_takes_each_knobs_median_over_the_sparse_layers():
+    from svg_ear_compile.tuner._search import LayerChoice
+    from svg_ear_compile.tuner._uniform import consensus
+
+    configs = [{"num_q_clusters": 64, "budget": 0.1, "refresh_every": 3}, EXACT_LAYER,
+               {"num_q_clusters": 256, "budget": 0.05}, {"num_q_clusters": 128, "budget": 0.2}]
+    choices = [LayerChoice(i, c, 1.0, 40.0, 35.0, 2.0, 1, []) for i, c in enumerate(configs)]
+    assert consensus(choices) == {"num_q_clusters": 128, "budget": 0.1}
+
+
+def test_uniform_stage_runs_its_trials_end_to_end_and_reports_its_best(tuned):
+    import optuna
+
+    result, out = tuned
+    e2e = result.profile.end_to_end
+    study = optuna.load_study(study_name=f"{e2e['study']}/uniform", storage=open_storage(e2e["storage"]))
+    trials = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(trials) == 4
+    first, second = trials[0].params, trials[1].params  # the consensus, without and with routing reuse
+    assert (first.pop("refresh_every"), second.pop("refresh_every")) == (1, 2) and first == second
+    feasible = [t for t in trials if t.user_attrs["psnr_db"] >= TARGET]
+    best = e2e["uniform_search"]
+    if not feasible:
+        assert best is None and e2e["chosen_by"] == "per-layer search"
+        return
+    fastest = min(feasible, key=lambda t: t.value)
+    assert (best["params"], best["sparse_ms"], best["trials"]) == (fastest.params, fastest.value, 4)
+    if e2e["chosen_by"] == "uniform search":  # then every sparse layer starts from that config
+        sparse = [entry for entry in result.profile.layers if entry.config != EXACT_LAYER]
+        assert all(set(entry.config) == set(fastest.params) for entry in sparse)
