@@ -26,6 +26,7 @@ from typing import Any
 from ..config import SvgEarConfig
 
 BLOCK_SIZES = (32, 64, 128)
+BUDGET_RANGE = (0.03, 0.6)
 
 
 def _powers_of_two(low: float, high: float, cap: int) -> tuple[int, ...]:
@@ -43,7 +44,7 @@ class SearchSpace:
     key_clusters: tuple[int, ...]
     kmeans_iters: tuple[int, int] = (1, 4)
     kmeans_iters_init: tuple[int, int] = (5, 50)
-    budget: tuple[float, float] = (0.03, 0.6)
+    budget: tuple[float, float] = BUDGET_RANGE
     cost_exponent: tuple[float, float] = (0.5, 1.5)
     block_sizes: tuple[int, ...] = ()
 

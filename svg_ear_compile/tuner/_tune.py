@@ -6,10 +6,11 @@ trials still count, at most ``rounds`` times) with the target ``max(target, achi
 to first order the final error is a sum of the layers' errors, so cutting each layer's squared error
 by ``d`` dB cuts the final one by as much. Once a raised round meets the target, a short bisection
 gives back the overshoot (:func:`relax_targets`). A layer whose fastest feasible config is no faster than
-exact attention runs exact attention (unless ``keep_sparse``). Last, each sparse layer in turn reuses
-its routing over more calls (``refresh_every`` 2, 3, … up to ``max_refresh``) for as long as the final
-PSNR stays on target (:func:`reuse_routing`): how long a layer's attention pattern lasts across steps
-shows only end to end. The profile records what was achieved, met or not.
+exact attention runs exact attention (unless ``keep_sparse``). Then, end to end: a study of one config
+for all sparse layers (:mod:`._uniform`) replaces the per-layer result when it is faster, and each
+sparse layer in turn takes cheaper neighbours (routing reused over more calls, up to ``max_refresh``; a
+smaller budget) while the final PSNR stays on target (:func:`refine_per_layer`). The profile records
+what was achieved, met or not.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from ._calibration import capture
 from ._model import TunerError, load_model
 from ._objective import LayerEvaluator
 from ._search import EXACT_LAYER, LayerChoice, Task, choose, completed, open_storage, study_name
-from ._search_space import SearchSpace, uniform_config
+from ._search_space import BUDGET_RANGE, SearchSpace, uniform_config
 from ._uniform import consensus, search_uniform
 from ._workers import run_job, run_workers, write_job
 
@@ -336,16 +337,17 @@ def relax_targets(choose_all: Callable[[int, float], list[LayerChoice]],
 BUDGET_STEP = 0.85  # a refinement move multiplies one layer's budget by this
 
 
-def _refinements(config: dict[str, Any], max_refresh: int) -> list[dict[str, Any]]:
-    """A layer's cheaper neighbours, each doing a subset of the work: reuse its routing one call longer,
-    or compute a smaller share of its blocks exactly."""
-    moves = []
-    if config.get("refresh_every", 1) < max_refresh:
-        moves.append({**config, "refresh_every": config.get("refresh_every", 1) + 1})
+def _cheaper(config: dict[str, Any], kind: str, max_refresh: int) -> dict[str, Any] | None:
+    """A layer's next cheaper neighbour of one ``kind``, doing a subset of the work (None: none left):
+    ``"refresh_every"`` reuses its routing one call longer, ``"budget"`` computes a smaller share of its
+    blocks exactly."""
+    if kind == "refresh_every":
+        refresh = config.get("refresh_every", 1)
+        return {**config, "refresh_every": refresh + 1} if refresh < max_refresh else None
     budget = config.get("budget")
-    if budget is not None and budget * BUDGET_STEP >= SearchSpace.budget[0]:
-        moves.append({**config, "budget": budget * BUDGET_STEP})
-    return moves
+    if budget is None or budget * BUDGET_STEP < BUDGET_RANGE[0]:
+        return None
+    return {**config, "budget": budget * BUDGET_STEP}
 
 
 def refine_per_layer(check: Callable[[list[LayerChoice]], _end_to_end.EndToEnd], choices: list[LayerChoice],
@@ -353,7 +355,7 @@ def refine_per_layer(check: Callable[[list[LayerChoice]], _end_to_end.EndToEnd],
                      history: list[dict[str, float]], progress: Progress) -> tuple[list[LayerChoice],
                                                                                    _end_to_end.EndToEnd]:
     """Greedy, end to end, layer by layer in index order: take a sparse layer's cheaper neighbour
-    (:func:`_refinements`: routing reused one call longer, first, then budget × ``BUDGET_STEP``) while
+    (:func:`_cheaper`: routing reused one call longer, first, then budget × ``BUDGET_STEP``) while
     the model's final PSNR stays ≥ ``target``; a layer stops at its first miss of each kind.
 
     Every move does a subset of the work, so only the PSNR decides; run times are recorded, not
@@ -366,19 +368,16 @@ def refine_per_layer(check: Callable[[list[LayerChoice]], _end_to_end.EndToEnd],
     done = 0
     for index in sparse:
         for kind in ("refresh_every", "budget"):
-            while True:
+            while (move := _cheaper(choices[index].config, kind, max_refresh)) is not None:
                 layer = choices[index]
-                moves = [m for m in _refinements(layer.config, max_refresh) if m.get(kind) != layer.config.get(kind)]
-                if not moves:
-                    break
-                candidate = _with_config(choices, moves[0], only=index)
+                candidate = _with_config(choices, move, only=index)
                 measured = check(candidate)
                 done += 1
-                history.append({"round": history[-1]["round"], "layer": layer.layer, kind: moves[0][kind],
+                history.append({"round": history[-1]["round"], "layer": layer.layer, kind: move[kind],
                                 "psnr_db": measured.psnr_db, "dense_ms": measured.dense_ms,
                                 "sparse_ms": measured.sparse_ms})
                 kept = measured.psnr_db >= target
-                progress.update(done, f"layer {layer.layer} {kind}={moves[0][kind]:.3g}: {measured.psnr_db:.2f} dB, "
+                progress.update(done, f"layer {layer.layer} {kind}={move[kind]:.3g}: {measured.psnr_db:.2f} dB, "
                                       f"{measured.sparse_ms:.1f} ms ({'kept' if kept else 'not kept'})")
                 if not kept:
                     break
