@@ -14,6 +14,7 @@ ones, so the latency minimised is the per-step mean of such a run::
 
 from __future__ import annotations
 
+import functools
 import math
 import statistics
 import time
@@ -86,13 +87,15 @@ class LayerEvaluator:
             exact = exact_attention(*(t[:, :captured] for t in tensors)).float()
             self.samples.append({"seed": sample["seed"], "qkv": tensors, "exact": exact, "heads": captured})
         self.data_range = max(float(s["exact"].max() - s["exact"].min()) for s in self.samples)
-        self.dense_latency_ms = self._time_dense()
 
     def _expand(self, tensor: torch.Tensor, full_heads: int) -> torch.Tensor:
         repeats = -(-full_heads // tensor.shape[1])
         return tensor.to(self.device).repeat(1, repeats, 1, 1)[:, :full_heads].contiguous()
 
-    def _time_dense(self) -> float:
+    @functools.cached_property
+    def dense_latency_ms(self) -> float:
+        """Exact attention's time on these samples (SDPA), measured on first use: a layer's study records
+        it, a re-measurement of a chosen config does not need it."""
         times = []
         for sample in self.samples:
             for _ in range(self.repeats + 1):
