@@ -72,6 +72,67 @@ def kernel_ms(fn: Callable[[], Any], name: str, calls: int = 5) -> float:
     return sum(times) / calls / 1e3
 
 
+# Kernel families of a profiled forward, first match wins (names as CUPTI reports them).
+KERNEL_FAMILIES = (
+    ("SVG-EAR sparse attention", ("_sparse_attention_kernel",)),
+    ("SVG-EAR k-means assignment", ("_assign_kernel",)),
+    ("SVG-EAR error probe", ("_probe_kernel",)),
+    ("SVG-EAR cluster means, permutation", ("_segment_mean_kernel", "_permute_rows_kernel")),
+    ("dense attention (cuDNN/flash)", ("cudnn", "fmha", "flash", "attention")),
+    ("GEMM (cuBLAS/CUTLASS)", ("gemm", "nvjet", "xmma", "cutlass", "sm90_")),
+    ("Inductor fused (triton_*)", ("triton_",)),
+    ("sort, scan, index (torch)", ("sort", "scan", "radix", "index", "scatter", "gather", "cub")),
+    ("copies, fills (torch)", ("memcpy", "memset", "copy", "fill", "elementwise", "vectorized", "reduce")),
+)
+
+
+def kernel_family(name: str) -> str:
+    lowered = name.lower()
+    return next((family for family, marks in KERNEL_FAMILIES if any(mark in lowered for mark in marks)), "other")
+
+
+def kernel_breakdown(fn: Callable[[], Any], calls: int = 2) -> dict[str, Any]:
+    """Where one call of ``fn`` spends device time: per kernel family and per kernel name, ms per call
+    (``calls`` profiled calls after one warm-up; an even count covers fresh and reusing calls alike at
+    ``refresh_every=2``), the wall time per call and the share of it the device spent in kernels."""
+    from torch.profiler import ProfilerActivity, profile
+
+    fn()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        start = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        torch.cuda.synchronize()
+        wall = (time.perf_counter() - start) * 1e3 / calls
+    families: dict[str, float] = {}
+    names: dict[str, list[float]] = {}
+    for event in prof.events():
+        if event.device_type != torch.autograd.DeviceType.CUDA:
+            continue
+        ms = event.device_time / 1e3 / calls
+        families[kernel_family(event.name)] = families.get(kernel_family(event.name), 0.0) + ms
+        entry = names.setdefault(event.name, [0.0, 0])
+        entry[0] += ms
+        entry[1] += 1
+    busy = sum(families.values())
+    return dict(wall_ms=wall, kernel_ms=busy,
+                families=sorted(families.items(), key=lambda item: -item[1]),
+                kernels=sorted(((name, ms, count / calls) for name, (ms, count) in names.items()),
+                               key=lambda item: -item[1]))
+
+
+def breakdown_table(breakdown: dict[str, Any], top: int = 15) -> str:
+    """:func:`kernel_breakdown` as two markdown tables: families, then the ``top`` kernels."""
+    wall = breakdown["wall_ms"]
+    rows = [*breakdown["families"], ("(all kernels)", breakdown["kernel_ms"])]
+    families = markdown_table(["kernel family", "ms per call", "share of wall"],
+                              [[family, f"{ms:.1f}", f"{ms / wall:.1%}"] for family, ms in rows])
+    kernels = markdown_table(["kernel", "launches per call", "ms per call"],
+                             [[name[:90], f"{count:g}", f"{ms:.2f}"] for name, ms, count in breakdown["kernels"][:top]])
+    return f"wall per call (profiled) {wall:.1f} ms\n\n{families}\n\n{kernels}\n"
+
+
 def describe_device(device: torch.device) -> str:
     """``"<device name>; torch <version>; <date>"`` for the header of a results table."""
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"

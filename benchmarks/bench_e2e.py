@@ -21,7 +21,8 @@ Runs per model, each compiled afresh in one process:
   no sparse attention can save.
 
 For each: compile time (first call, wall clock), the median of ``--repeats`` forwards timed with
-CUDA events after ``--warmup`` calls (centroid caches warm, as in the middle of a denoising loop),
+CUDA events after ``--warmup`` calls, centroid caches warm as in the middle of a denoising loop (their
+mean with ``refresh_every > 1``, where forwards alternate between fresh and reusing calls),
 one cold call for ``svg_ear`` (centroid caches reset: full k-means, as at the first sparse step),
 the density the op reported (``svg_ear_compile.record()``, one extra forward) and the relative error
 of the output against ``dense``. Speedups are shown against their ceiling at the measured density d:
@@ -52,17 +53,29 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import statistics
 import sys
 from collections.abc import Callable
 from typing import Any
 
 import torch
-from _timing import describe_device, free_memory, markdown_table, median_ms, wall_ms, write_json
+import yaml
+from _timing import (
+    breakdown_table,
+    describe_device,
+    free_memory,
+    kernel_breakdown,
+    markdown_table,
+    median_ms,
+    wall_ms,
+    write_json,
+)
 from bench_wan_forward import TINY, WAN_1_3B
 
 import svg_ear_compile
 from svg_ear_compile import SvgEarConfig
 from svg_ear_compile.backend import plan
+from svg_ear_compile.config import overridable_fields
 from svg_ear_compile.ops import reset_centroid_caches
 
 WAN_14B = dict(WAN_1_3B, num_attention_heads=40, ffn_dim=13824, num_layers=40)
@@ -189,10 +202,11 @@ def bench_model(name: str, config: dict, latent_shape: tuple, args: argparse.Nam
     tokens = latent_shape[2] * (latent_shape[3] // 2) * (latent_shape[4] // 2)
     base_options = dict(TINY_OPTIONS if args.tiny else {}, impl=args.impl)
     for field_name, value in (("num_q_clusters", args.q_clusters), ("num_k_clusters", args.k_clusters),
-                              ("refresh_every", args.refresh_every)):
+                              ("refresh_every", args.refresh_every), *args.set):
         if value is not None:
             base_options[field_name] = value
-    min_seq_len = SvgEarConfig(**base_options).min_seq_len
+    base_config = SvgEarConfig(**base_options)
+    min_seq_len, refresh_every = base_config.min_seq_len, base_config.refresh_every
     runs = [("dense", "dense", None), ("no_self_attn", "no_self_attn", None)]
     runs += [(f"svg_ear@{budget:g}", "svg_ear", budget) for budget in args.budgets]
     print(f"\n## {name}: {config['num_layers']} layers x {config['num_attention_heads']} heads x "
@@ -212,7 +226,15 @@ def bench_model(name: str, config: dict, latent_shape: tuple, args: argparse.Nam
             if kind == "svg_ear":
                 reset_centroid_caches()
                 _, row["cold_ms"] = wall_ms(forward, device)
-            row["median_ms"], row["times_ms"] = median_ms(forward, device, args.repeats, args.warmup)
+            median, row["times_ms"] = median_ms(forward, device, args.repeats, args.warmup)
+            # Reusing routing, consecutive forwards alternate fresh and reusing calls: any refresh_every of
+            # them hold one fresh call per layer, so their mean is the per-forward cost (a median is not).
+            reusing = kind == "svg_ear" and refresh_every > 1
+            row["forward_ms"] = statistics.mean(row["times_ms"]) if reusing else median
+            row["forward_stat"] = f"mean of {args.repeats}" if reusing else f"median of {args.repeats}"
+            if args.profile and device.type == "cuda":
+                row["breakdown"] = kernel_breakdown(forward)
+                print(f"#### {name} {run}: kernels of one forward\n\n{breakdown_table(row['breakdown'])}", flush=True)
             with svg_ear_compile.record() as rec:
                 outputs[run] = forward()[0]
             row["density"] = rec.mean_density() if kind == "svg_ear" else (0.0 if kind == "no_self_attn" else 1.0)
@@ -221,8 +243,8 @@ def bench_model(name: str, config: dict, latent_shape: tuple, args: argparse.Nam
                 row["removed_per_graph"] = outside.removed
                 if not any(outside.removed):
                     raise RuntimeError(f"{name}: no self-attention call found to remove; the ceiling would be wrong")
-            print(f"{run}: compile + first call {compile_ms / 1e3:.1f} s, forward {row['median_ms']:.1f} ms "
-                  f"(median of {args.repeats})", flush=True)
+            print(f"{run}: compile + first call {compile_ms / 1e3:.1f} s, forward {row['forward_ms']:.1f} ms "
+                  f"({row['forward_stat']})", flush=True)
             rows.append(row)
             if on_run is not None:
                 on_run(rows)
@@ -231,10 +253,10 @@ def bench_model(name: str, config: dict, latent_shape: tuple, args: argparse.Nam
     reference = outputs["dense"].float()
     for row in rows:
         row["rel_error"] = float((outputs[row["run"]].float() - reference).norm() / reference.norm())
-    t_dense = rows[0]["median_ms"]
-    t_outside = rows[1]["median_ms"]
+    t_dense = rows[0]["forward_ms"]
+    t_outside = rows[1]["forward_ms"]
     for row in rows:
-        row["speedup"] = t_dense / row["median_ms"]
+        row["speedup"] = t_dense / row["forward_ms"]
         if row["kind"] == "svg_ear":
             row["ceiling"] = ceiling(t_dense, t_outside, row["density"])
             row["of_ceiling"] = row["speedup"] / row["ceiling"]
@@ -251,7 +273,7 @@ def schedule_row(row: dict, t_dense: float, t_outside: float, args: argparse.Nam
     n_dense = round(args.warmup_fraction * args.steps)
     n_sparse = args.steps - n_dense
     dense_total = args.steps * t_dense
-    total = n_dense * t_dense + (row["cold_ms"] + (n_sparse - 1) * row["median_ms"] if n_sparse else 0.0)
+    total = n_dense * t_dense + (row["cold_ms"] + (n_sparse - 1) * row["forward_ms"] if n_sparse else 0.0)
     bound = n_dense * t_dense + n_sparse * (t_outside + row["density"] * (t_dense - t_outside))
     speedup, limit = dense_total / total, dense_total / bound
     return dict(run=row["run"], steps=args.steps, dense_steps=n_dense, dense_total_s=dense_total / 1e3,
@@ -261,9 +283,10 @@ def schedule_row(row: dict, t_dense: float, t_outside: float, args: argparse.Nam
 def report(result: dict) -> str:
     runs = result["runs"]
     per_forward = markdown_table(
-        ["run", "density", "compile + 1st call s", "forward ms (median)", "cold ms", "speedup", "ceiling",
+        ["run", "density", "compile + 1st call s", "forward ms", "cold ms", "speedup", "ceiling",
          "of ceiling", "rel. error vs dense"],
-        [[r["run"], f"{r['density']:.1%}", f"{r['compile_ms'] / 1e3:.1f}", f"{r['median_ms']:.1f}",
+        [[r["run"], f"{r['density']:.1%}", f"{r['compile_ms'] / 1e3:.1f}",
+          f"{r['forward_ms']:.1f} ({r['forward_stat']})",
           f"{r['cold_ms']:.1f}" if "cold_ms" in r else "", f"{r['speedup']:.2f}x",
           f"{r['ceiling']:.2f}x" if "ceiling" in r else "", f"{r['of_ceiling']:.0%}" if "ceiling" in r else "",
           f"{r['rel_error']:.4f}"] for r in runs])
@@ -276,6 +299,15 @@ def report(result: dict) -> str:
             f"T_outside {result['t_outside_ms']:.1f} ms)\n\n{per_forward}\n\n"
             f"Schedule COMPUTED from the per-forward times above (not run): first steps dense, then one cold "
             f"sparse step, then warm sparse steps.\n\n{schedule}\n")
+
+
+def _config_field(text: str) -> tuple[str, Any]:
+    """``FIELD=VALUE`` of ``--set``: a known, per-layer-overridable SvgEarConfig field and its YAML value."""
+    name, sep, value = text.partition("=")
+    if not sep or name not in overridable_fields():
+        raise argparse.ArgumentTypeError(f"expected FIELD=VALUE with FIELD one of {', '.join(overridable_fields())}; "
+                                         f"got {text!r}")
+    return name, yaml.safe_load(value)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -291,18 +323,31 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--q-clusters", type=int, help="SvgEarConfig.num_q_clusters (default: the config's)")
     parser.add_argument("--k-clusters", type=int, help="SvgEarConfig.num_k_clusters (default: the config's)")
     parser.add_argument("--refresh-every", type=int, default=None,
-                        help="SvgEarConfig.refresh_every (default: the config's, 1); give an even --repeats so "
-                             "the median covers fresh and reusing forwards alike")
+                        help="SvgEarConfig.refresh_every (default: the config's, 1); --repeats must then be a "
+                             "multiple of it, and a forward's time is the mean of the timed ones")
+    parser.add_argument("--set", action="append", type=_config_field, default=[], metavar="FIELD=VALUE",
+                        help="any other SvgEarConfig field for every svg_ear run, e.g. --set kmeans_iters=1 "
+                             "(repeatable; VALUE is read as YAML: 1, 0.5, true, null)")
     parser.add_argument("--impl", default="auto", help="SvgEarConfig.impl (default: auto = Triton on CUDA)")
-    parser.add_argument("--repeats", type=int, default=3, help="timed forwards per run (median; default 3)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed forwards per run (default 3)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed forwards before timing (default 1)")
     parser.add_argument("--steps", type=int, default=50, help="denoising steps of the computed schedule")
     parser.add_argument("--warmup-fraction", type=float, default=0.2,
                         help="share of the schedule's steps run dense before sparse attention starts (default 0.2)")
+    parser.add_argument("--profile", action="store_true",
+                        help="GPU: also profile two forwards of each run and print where the device time goes "
+                             "(kernel families and the top kernels)")
     parser.add_argument("--json", help="also write every measurement to this JSON file")
     args = parser.parse_args(argv)
     if not 0 <= args.warmup_fraction <= 1:
         parser.error(f"--warmup-fraction {args.warmup_fraction}: expected a value in [0, 1]")
+    try:
+        refresh = SvgEarConfig(**dict([("refresh_every", args.refresh_every or 1), *args.set])).refresh_every
+    except (TypeError, ValueError) as error:
+        parser.error(str(error))
+    if args.repeats % refresh:
+        parser.error(f"--repeats {args.repeats} must be a multiple of refresh_every={refresh}, so that the timed "
+                     "forwards hold as many fresh calls as a schedule does")
 
     device = torch.device("cuda" if torch.cuda.is_available() and not args.tiny else "cpu")
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32

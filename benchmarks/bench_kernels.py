@@ -205,9 +205,11 @@ def run_shape(name, heads, frames, height, width, density, args, device, dtype, 
     for label, comp, ref in (("Triton SVG-EAR (comp.)", True, ear_ref), ("Triton SVG2 (no comp.)", False, svg2_ref)):
         methods[label] = (lambda comp=comp: sparse_attention(*kernel_args, comp, **launch), sparse_flops,
                           lambda o, ref=ref: rel_error(permute(o[:check].float(), q_perm), ref))
+    launches = {label: launch for label in methods if label.startswith("Triton")}
     for extra in args.tiles:
         sweep = dict(zip(("block_m", "block_n", "num_warps", "num_stages", "remainder_m"), extra, strict=False))
         label = "Triton SVG-EAR {}x{} w{} s{}".format(*extra) + (f" r{extra[4]}" if len(extra) > 4 else "")
+        launches[label] = sweep
         methods[label] = (
             lambda sweep=sweep: sparse_attention(*kernel_args, True, **sweep), sparse_flops,
             lambda o: rel_error(permute(o[:check].float(), q_perm), ear_ref))
@@ -225,7 +227,7 @@ def run_shape(name, heads, frames, height, width, density, args, device, dtype, 
         row = dict(shape=name, heads=heads, seq_len=seq_len, target=density,
                    density=area / (heads * seq_len**2), method=label, ms=ms,
                    tflops=flops / ms / 1e9 if flops else None, rel_error=error, speedup=dense_ms / ms,
-                   tiles=launch if label.startswith("Triton") else None,
+                   tiles=launches.get(label.split(",")[0]),
                    block_mask_ms=mask_ms if label.startswith("Flex") else None)
         rows.append(row)
         tflops = f"{row['tflops']:.1f}" if row["tflops"] else "-"
@@ -236,9 +238,10 @@ def run_shape(name, heads, frames, height, width, density, args, device, dtype, 
     for label, (fn, flops, error_fn) in methods.items():
         out = fn()
         report(label, bench(fn, cuda), flops, error_fn(out) if error_fn is not None else None)
-    if cuda:  # the attention kernel alone: the SVG-EAR row above also builds the plan on every call
-        report("Triton SVG-EAR kernel alone (profiler)",
-               kernel_ms(methods["Triton SVG-EAR (comp.)"][0], "_sparse_attention_kernel"), sparse_flops, None)
+    if cuda:  # the attention kernel alone: the SVG-EAR rows above also build the plan on every call
+        for label in [label for label in methods if label.startswith("Triton SVG-EAR")]:
+            report(f"{label}, kernel alone (profiler)",
+                   kernel_ms(methods[label][0], "_sparse_attention_kernel"), sparse_flops, None)
     ear_out = methods["Triton SVG-EAR (comp.)"][0]()
     ear_quality = rel_error(ear_out[:check, check_rows], exact_rows)
     rows[-1]["ear_error_vs_exact"] = ear_quality

@@ -15,6 +15,9 @@ one with :func:`svg_ear_compile.metrics.psnr` and :func:`~svg_ear_compile.metric
 plus ``svg2_top_p``: SVG2 as published (``budget=None``, each row keeps its top-``p`` attention mass)
 at every ``--top-ps`` value, where the density is whatever top-p gives.
 
+With ``--refresh-every 1 2 …`` every budgeted mode also runs with ``SvgEarConfig.refresh_every`` at
+each value (rows ``ear r2``, …): the quality cost of reusing a layer's routing across steps.
+
 Density: the mean over every op call of a clip (``svg_ear_compile.record()``), averaged over clips.
 Centroid caches are reset before each clip (each video starts with a full k-means). Time per clip:
 ``--timing-clips`` further clips of the first pairs sampled without ``record()`` (it synchronises
@@ -91,7 +94,9 @@ def settings(args: argparse.Namespace) -> list[tuple[str, float | None, dict]]:
                               ("min_seq_len", args.min_seq_len)):
         if value is not None:
             base[field_name] = value
-    rows = [(mode, budget, dict(base, budget=budget, **MODES[mode])) for mode in args.modes for budget in args.budgets]
+    rows = [(mode if refresh == 1 else f"{mode} r{refresh}", budget,
+             dict(base, budget=budget, refresh_every=refresh, **MODES[mode]))
+            for refresh in args.refresh_every for mode in args.modes for budget in args.budgets]
     rows += [(TOP_P_MODE, top_p, dict(base, budget=None, top_p=top_p, **MODES["svg2"])) for top_p in args.top_ps]
     return rows
 
@@ -179,6 +184,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--modes", nargs="+", choices=list(MODES), default=list(MODES), help="budgeted modes to run")
     parser.add_argument("--budgets", nargs="+", type=float, default=[0.1, 0.2, 0.3, 0.4],
                         help="SvgEarConfig.budget values for every mode (default 0.1 0.2 0.3 0.4)")
+    parser.add_argument("--refresh-every", nargs="+", type=int, default=[1],
+                        help="SvgEarConfig.refresh_every values for every budgeted mode; a value r > 1 labels its "
+                             "rows 'MODE rR' (default: 1, every call routes afresh)")
     parser.add_argument("--top-ps", nargs="*", type=float, default=[0.8, 0.9, 0.95],
                         help=f"top_p values of the {TOP_P_MODE} mode (budget=None); none to skip it")
     parser.add_argument("--min-seq-len", type=int,
@@ -193,6 +201,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--json", help="also write every clip's numbers to this JSON file")
     parser.add_argument("--plot", default="bench_quality.png", help="Pareto plot PNG (default: ./bench_quality.png)")
     args = parser.parse_args(argv)
+    if min(args.refresh_every) < 1:
+        parser.error(f"--refresh-every {args.refresh_every}: every value must be at least 1")
     if args.smoke:
         args.classes, args.seeds, args.steps = args.classes[:2], args.seeds[:1], 2
         args.budgets, args.top_ps = [0.2], args.top_ps[1:2]

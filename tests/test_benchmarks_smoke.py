@@ -18,7 +18,7 @@ def test_ceiling_and_schedule_arithmetic():
     assert bench_e2e.ceiling(100.0, 40.0, 0.5) == pytest.approx(100 / 70)
     assert bench_e2e.ceiling(100.0, 40.0, 1.0) == pytest.approx(1.0)
     args = argparse.Namespace(steps=10, warmup_fraction=0.2)
-    row = dict(run="svg_ear@0.5", density=0.5, cold_ms=90.0, median_ms=80.0)
+    row = dict(run="svg_ear@0.5", density=0.5, cold_ms=90.0, forward_ms=80.0)
     schedule = bench_e2e.schedule_row(row, 100.0, 40.0, args)
     assert schedule["dense_steps"] == 2
     assert schedule["total_s"] == pytest.approx((2 * 100 + 90 + 7 * 80) / 1e3)
@@ -159,3 +159,50 @@ def test_bench_tuned_tuned_variants_set_a_field_for_every_layer_and_refuse_a_per
     assert [variant.for_layer(layer).budget for layer in (0, 1)] == [0.2, 0.1]
     with pytest.raises(ValueError, match=r"sets \['budget'\] per layer"):
         bench_tuned.configs_to_run(profile_config, 4096, [], [], [{"budget": 0.3}])
+
+
+def test_kernel_families_name_each_svg_ear_kernel():
+    """The profile breakdown files each of our Triton kernels under its stage (a renamed kernel would
+    silently land in "other")."""
+    from _timing import kernel_family
+
+    from svg_ear_compile.kernels import cluster_stats, kmeans, permute, probe, sparse_attention
+
+    expected = {
+        sparse_attention._sparse_attention_kernel: "SVG-EAR sparse attention",
+        kmeans._assign_kernel: "SVG-EAR k-means assignment",
+        probe._probe_kernel: "SVG-EAR error probe",
+        cluster_stats._segment_mean_kernel: "SVG-EAR cluster means, permutation",
+        permute._permute_rows_kernel: "SVG-EAR cluster means, permutation",
+    }
+    for kernel, family in expected.items():
+        assert kernel_family(kernel.fn.__name__) == family
+    assert kernel_family("nvjet_tst_128x256_64x4_2x1_v_bz_coopA_TNT") == "GEMM (cuBLAS/CUTLASS)"
+    assert kernel_family("triton_per_fused__to_copy_add_mul_3") == "Inductor fused (triton_*)"
+
+
+def test_bench_quality_runs_each_refresh_every_as_its_own_rows(tmp_path):
+    bench_quality = pytest.importorskip("bench_quality")
+    results = bench_quality.main(["--smoke", "--modes", "ear", "--top-ps", "--refresh-every", "1", "2",
+                                  "--plot", ""])
+    rows = {row["mode"]: row for row in results["settings"]}
+    assert set(rows) == {"ear", "ear r2"}
+    assert rows["ear"]["options"]["refresh_every"] == 1 and rows["ear r2"]["options"]["refresh_every"] == 2
+    for row in rows.values():
+        assert all(clip["op_calls"] == 4 for clip in row["clips"])  # 2 steps x 2 layers: reuse still calls the op
+    assert rows["ear r2"]["psnr"] != rows["ear"]["psnr"]  # the second step reused the first step's routing
+    with pytest.raises(SystemExit):
+        bench_quality.main(["--smoke", "--refresh-every", "0", "--plot", ""])
+
+
+def test_bench_e2e_with_reuse_times_the_mean_of_whole_refresh_cycles(tmp_path):
+    results = bench_e2e.main(["--tiny", "--regional", "--budgets", "0.25", "--repeats", "2", "--refresh-every", "2",
+                              "--set", "kmeans_iters=1", "--json", str(tmp_path / "e2e.json")])
+    runs = {row["run"]: row for row in results["models"][0]["runs"]}
+    sparse = runs["svg_ear@0.25"]
+    assert sparse["options"]["kmeans_iters"] == 1 and sparse["options"]["refresh_every"] == 2
+    assert sparse["forward_ms"] == pytest.approx(sum(sparse["times_ms"]) / 2)
+    assert runs["dense"]["forward_stat"] == "median of 2"
+    for bad in (["--repeats", "3"], ["--repeats", "2", "--set", "no_such_field=1"]):
+        with pytest.raises(SystemExit):
+            bench_e2e.main(["--tiny", "--budgets", "0.25", "--refresh-every", "2", *bad])
