@@ -171,3 +171,24 @@ def add_video_shape_arguments(parser: argparse.ArgumentParser, heads: int = 12) 
     parser.add_argument("--height", type=int, default=30)
     parser.add_argument("--width", type=int, default=52)
     parser.add_argument("--head-dim", type=int, default=128)
+
+
+def config_field(text: str) -> tuple[str, Any]:
+    """``FIELD=VALUE`` of a ``--set`` flag: a per-layer-overridable SvgEarConfig field and its value read
+    as YAML (``1``, ``0.5``, ``true``, ``null``); an argparse type."""
+    import yaml
+
+    from svg_ear_compile.config import overridable_fields
+
+    name, sep, value = text.partition("=")
+    if not sep or name not in overridable_fields():
+        raise argparse.ArgumentTypeError(f"expected FIELD=VALUE with FIELD one of {', '.join(overridable_fields())}; "
+                                         f"got {text!r}")
+    return name, yaml.safe_load(value)
+
+
+def add_config_set_argument(parser: argparse.ArgumentParser) -> None:
+    """``--set FIELD=VALUE`` (repeatable): any SvgEarConfig field for every sparse run; a list of pairs."""
+    parser.add_argument("--set", action="append", type=config_field, default=[], metavar="FIELD=VALUE",
+                        help="any other SvgEarConfig field for every svg_ear run, e.g. --set kmeans_iters=1 "
+                             "(repeatable; VALUE is read as YAML: 1, 0.5, true, null)")

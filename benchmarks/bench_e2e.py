@@ -59,8 +59,8 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-import yaml
 from _timing import (
+    add_config_set_argument,
     breakdown_table,
     describe_device,
     free_memory,
@@ -75,7 +75,6 @@ from bench_wan_forward import TINY, WAN_1_3B
 import svg_ear_compile
 from svg_ear_compile import SvgEarConfig
 from svg_ear_compile.backend import plan
-from svg_ear_compile.config import overridable_fields
 from svg_ear_compile.ops import reset_centroid_caches
 
 WAN_14B = dict(WAN_1_3B, num_attention_heads=40, ffn_dim=13824, num_layers=40)
@@ -301,15 +300,6 @@ def report(result: dict) -> str:
             f"sparse step, then warm sparse steps.\n\n{schedule}\n")
 
 
-def _config_field(text: str) -> tuple[str, Any]:
-    """``FIELD=VALUE`` of ``--set``: a known, per-layer-overridable SvgEarConfig field and its YAML value."""
-    name, sep, value = text.partition("=")
-    if not sep or name not in overridable_fields():
-        raise argparse.ArgumentTypeError(f"expected FIELD=VALUE with FIELD one of {', '.join(overridable_fields())}; "
-                                         f"got {text!r}")
-    return name, yaml.safe_load(value)
-
-
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -325,9 +315,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--refresh-every", type=int, default=None,
                         help="SvgEarConfig.refresh_every (default: the config's, 1); --repeats must then be a "
                              "multiple of it, and a forward's time is the mean of the timed ones")
-    parser.add_argument("--set", action="append", type=_config_field, default=[], metavar="FIELD=VALUE",
-                        help="any other SvgEarConfig field for every svg_ear run, e.g. --set kmeans_iters=1 "
-                             "(repeatable; VALUE is read as YAML: 1, 0.5, true, null)")
+    add_config_set_argument(parser)
     parser.add_argument("--impl", default="auto", help="SvgEarConfig.impl (default: auto = Triton on CUDA)")
     parser.add_argument("--repeats", type=int, default=3, help="timed forwards per run (default 3)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed forwards before timing (default 1)")

@@ -50,9 +50,10 @@ import sys
 from typing import Any
 
 import torch
-from _timing import describe_device, free_memory, markdown_table, wall_ms, write_json
+from _timing import add_config_set_argument, describe_device, free_memory, markdown_table, wall_ms, write_json
 
 import svg_ear_compile
+from svg_ear_compile.fixture.model import ClipSpec
 from svg_ear_compile.metrics import psnr, ssim
 from svg_ear_compile.ops import reset_centroid_caches
 
@@ -91,7 +92,7 @@ def settings(args: argparse.Namespace) -> list[tuple[str, float | None, dict]]:
     base = dict(SMOKE_OPTIONS if args.smoke else {}, impl=args.impl)
     for field_name, value in (("dense_above_timestep", args.dense_above_timestep),
                               ("num_q_clusters", args.q_clusters), ("num_k_clusters", args.k_clusters),
-                              ("min_seq_len", args.min_seq_len)):
+                              ("min_seq_len", args.min_seq_len), *args.set):
         if value is not None:
             base[field_name] = value
     rows = [(mode if refresh == 1 else f"{mode} r{refresh}", budget,
@@ -121,7 +122,7 @@ def run_setting(fixture, sampling: dict, options: dict | None, pairs: list[tuple
 
     def sample_clip(pair: tuple[int, int]) -> torch.Tensor:
         reset_centroid_caches()  # each clip starts with a full k-means, as a new video would
-        return sample(source, *pair, progress=False, **sampling)
+        return sample(source, *pair, progress=False, clip=args.clip_spec, **sampling)
 
     clips, scores = {}, []
     with torch.no_grad():
@@ -191,6 +192,10 @@ def main(argv: list[str] | None = None) -> dict:
                         help=f"top_p values of the {TOP_P_MODE} mode (budget=None); none to skip it")
     parser.add_argument("--min-seq-len", type=int,
                         help="SvgEarConfig.min_seq_len: shorter attention stays exact (default: the config's, 1024)")
+    parser.add_argument("--clip", nargs=3, type=int, metavar=("FRAMES", "HEIGHT", "WIDTH"),
+                        help="clip size in pixels (default: the fixture's native 8 48 96, 9,216 tokens; "
+                             "16 96 192 is its long clip, 73,728 tokens, about Wan2.1-14B-720p's)")
+    add_config_set_argument(parser)
     parser.add_argument("--dense-above-timestep", type=float, help="dense warm-up: exact above this timestep")
     parser.add_argument("--impl", default="auto", help="SvgEarConfig.impl (default: auto = Triton on CUDA)")
     parser.add_argument("--dtype", choices=["bfloat16", "float16", "float32"],
@@ -207,6 +212,10 @@ def main(argv: list[str] | None = None) -> dict:
         args.classes, args.seeds, args.steps = args.classes[:2], args.seeds[:1], 2
         args.budgets, args.top_ps = [0.2], args.top_ps[1:2]
     pairs = list(itertools.product(args.classes, args.seeds))
+    if args.clip is not None and (min(args.clip) < 1 or args.clip[1] % 2 or args.clip[2] % 2):
+        parser.error(f"--clip {' '.join(map(str, args.clip))}: expected positive sizes, height and width even "
+                     "(the model's 2x2 patches)")
+    args.clip_spec = None if args.clip is None else ClipSpec(*args.clip)
 
     device = torch.device("cuda" if torch.cuda.is_available() and not args.smoke else "cpu")
     dtype = getattr(torch, args.dtype) if args.dtype else (torch.bfloat16 if device.type == "cuda" else torch.float32)
@@ -214,7 +223,8 @@ def main(argv: list[str] | None = None) -> dict:
               f"argv: {' '.join(sys.argv[1:])}")
     print(header, flush=True)
     fixture, sampling = load_source(args, device, dtype)
-    print(f"fixture: {fixture.path or 'random weights (smoke)'}; clip {fixture.clip}; sampling {sampling}", flush=True)
+    print(f"fixture: {fixture.path or 'random weights (smoke)'}; clip {args.clip_spec or fixture.clip}; "
+          f"sampling {sampling}", flush=True)
     if max(args.classes) >= fixture.num_classes:
         parser.error(f"--classes {args.classes}: the fixture has classes 0-{fixture.num_classes - 1}")
 

@@ -181,18 +181,21 @@ def test_kernel_families_name_each_svg_ear_kernel():
     assert kernel_family("triton_per_fused__to_copy_add_mul_3") == "Inductor fused (triton_*)"
 
 
-def test_bench_quality_runs_each_refresh_every_as_its_own_rows(tmp_path):
+def test_bench_quality_runs_each_refresh_every_as_its_own_rows(capsys):
     bench_quality = pytest.importorskip("bench_quality")
     results = bench_quality.main(["--smoke", "--modes", "ear", "--top-ps", "--refresh-every", "1", "2",
-                                  "--plot", ""])
+                                  "--clip", "2", "16", "24", "--set", "kmeans_iters=1", "--plot", ""])
     rows = {row["mode"]: row for row in results["settings"]}
     assert set(rows) == {"ear", "ear r2"}
     assert rows["ear"]["options"]["refresh_every"] == 1 and rows["ear r2"]["options"]["refresh_every"] == 2
+    assert rows["ear"]["options"]["kmeans_iters"] == 1
+    assert "clip ClipSpec(frames=2, height=16, width=24)" in capsys.readouterr().out
     for row in rows.values():
         assert all(clip["op_calls"] == 4 for clip in row["clips"])  # 2 steps x 2 layers: reuse still calls the op
     assert rows["ear r2"]["psnr"] != rows["ear"]["psnr"]  # the second step reused the first step's routing
-    with pytest.raises(SystemExit):
-        bench_quality.main(["--smoke", "--refresh-every", "0", "--plot", ""])
+    for bad in (["--refresh-every", "0"], ["--clip", "2", "15", "24"], ["--set", "budget"]):
+        with pytest.raises(SystemExit):
+            bench_quality.main(["--smoke", *bad, "--plot", ""])
 
 
 def test_bench_e2e_with_reuse_times_the_mean_of_whole_refresh_cycles(tmp_path):
