@@ -30,12 +30,17 @@ Step = Callable[[Tensors, Centroids, torch.Tensor | None], tuple[Tensors, Centro
 
 
 class _Buffers:
-    """Tensors shared by every graph whose inputs (or outputs) have one signature; held while a graph uses them."""
+    """Tensors shared by every graph whose inputs (or outputs) have one signature; held while a graph uses them.
+
+    A buffer keeps the strides of the tensor it is made for when that tensor is dense (``empty_like``
+    preserves them): the attention call's ``(B·H, S, D)`` inputs are head-major views of token-major
+    tensors, and copying one into a buffer of the same layout is one memcpy instead of a strided
+    transpose (at Wan2.1-14B 720p, ~0.5 against 1.2 ms per tensor). The kernels read any row stride.
+    """
 
     def __init__(self, like: Tensors) -> None:
         with torch.inference_mode(False):  # normal tensors: later calls may copy into them outside inference mode
-            self.tensors = {name: torch.empty_like(t, memory_format=torch.contiguous_format)
-                            for name, t in like.items()}
+            self.tensors = {name: torch.empty_like(t) for name, t in like.items()}
 
 
 @dataclass(eq=False)

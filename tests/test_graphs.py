@@ -155,3 +155,21 @@ def test_a_reset_keeps_the_graphs_and_the_next_video_replays_them_with_the_same_
     for out, ref in zip(second, first, strict=True):
         assert torch.equal(out, ref)
     ops.reset_centroid_caches(keep_graphs=False)
+
+
+@gpu
+def test_head_major_views_replay_like_contiguous_inputs():
+    """Inputs as a traced diffusers model passes them, (B, H, S, D) views of token-major tensors: the graph's
+    input buffers keep that layout (one memcpy per input, no transpose) and replay gives the contiguous
+    inputs' answer bitwise."""
+    steps = [[video_qkv(1, 2, 4, 12, 20, 64, seed=7 + 10 * call + layer, dtype=torch.bfloat16, device="cuda")
+              for layer in range(2)] for call in range(3)]
+    views = [[tuple(x.transpose(1, 2).contiguous().transpose(1, 2) for x in qkv) for qkv in layer_inputs]
+             for layer_inputs in steps]
+    _, contiguous = _run(steps, CONFIG.replace(cuda_graph=False))
+    states, graphed = _run(views, CONFIG)
+    captured = [g for s in states for g in s.graphs.values()]
+    assert captured and all(isinstance(g, graphs._Captured) for g in captured)
+    assert captured[0].inputs.tensors["queries"].stride() == views[0][0][0].reshape(2, -1, 64).stride()
+    for (out, _), (ref, _) in zip(graphed, contiguous, strict=True):
+        assert torch.equal(out, ref)

@@ -35,6 +35,22 @@ def test_triton_equals_reference_fp32(routing, compensation):
     assert rel_error(out, ref) < 1e-4
 
 
+def test_head_major_views_of_token_major_inputs_give_the_same_answer():
+    """Attention calls traced from diffusers pass (B, H, S, D) views of (B, S, H, D) tensors; the kernels
+    read those rows where they lie. Same labels, map and output as contiguous inputs, warm calls too."""
+    q, k, v = _inputs(torch.float32)
+    views = tuple(x.transpose(1, 2).contiguous().transpose(1, 2) for x in (q, k, v))
+    assert not views[0].is_contiguous() and torch.equal(views[0], q)
+    cfg = SvgEarConfig(**SMALL, budget=0.3, impl="triton")
+    states = SvgEarState(), SvgEarState()
+    for _ in range(2):
+        out, stats = svg_ear_attention(q, k, v, cfg, state=states[0], return_stats=True)
+        out_views, stats_views = svg_ear_attention(*views, cfg, state=states[1], return_stats=True)
+        assert torch.equal(stats_views["key_labels"], stats["key_labels"])
+        assert torch.equal(stats_views["selected"], stats["selected"])
+        assert torch.equal(out_views, out)
+
+
 def test_triton_joint_attention_equals_reference():
     q, k, v = _inputs(torch.float32)
     text = [torch.randn(1, 2, 5, 16, device=DEVICE) for _ in range(3)]

@@ -15,17 +15,20 @@ _DTYPES = (torch.float16, torch.bfloat16, torch.float32)
 
 
 @triton.jit
-def _copy_rows(src_ptr, dst_ptr, source_rows, rows, row_mask, width: tl.constexpr, BLOCK: tl.constexpr):
-    """``dst[rows, :width] = src[source_rows, :width]`` (row-major, ``width`` columns)."""
+def _copy_rows(src_ptr, src_row_stride, dst_ptr, source_rows, rows, row_mask, width: tl.constexpr,
+               BLOCK: tl.constexpr):
+    """``dst[rows, :width] = src[source_rows, :width]``: ``dst`` row-major, ``src`` rows ``src_row_stride``
+    apart (each row's ``width`` elements contiguous)."""
     offs = tl.arange(0, BLOCK)
     mask = row_mask[:, None] & (offs[None, :] < width)
-    tile = tl.load(src_ptr + source_rows[:, None] * width + offs[None, :], mask=mask)
+    tile = tl.load(src_ptr + source_rows[:, None].to(tl.int64) * src_row_stride + offs[None, :], mask=mask)
     tl.store(dst_ptr + rows[:, None] * width + offs[None, :], tile, mask=mask)
 
 
 @triton.jit
 def _permute_rows_kernel(
     x_ptr, y_ptr, perm_ptr, x_out_ptr, y_out_ptr, num_rows,
+    stride_xg, stride_xn, stride_yg, stride_yn,
     DX: tl.constexpr, DY: tl.constexpr, HAS_Y: tl.constexpr,
     BLOCK_ROWS: tl.constexpr, BLOCK_DX: tl.constexpr, BLOCK_DY: tl.constexpr,
 ):
@@ -33,11 +36,11 @@ def _permute_rows_kernel(
     rows = tl.program_id(0) * BLOCK_ROWS + tl.arange(0, BLOCK_ROWS)
     row_mask = rows < num_rows
     source_rows = tl.load(perm_ptr + group * num_rows + rows, mask=row_mask, other=0)
-    _copy_rows(x_ptr + group * num_rows * DX, x_out_ptr + group * num_rows * DX, source_rows, rows, row_mask,
-               DX, BLOCK_DX)
+    _copy_rows(x_ptr + group * stride_xg, stride_xn, x_out_ptr + group * num_rows * DX, source_rows, rows,
+               row_mask, DX, BLOCK_DX)
     if HAS_Y:
-        _copy_rows(y_ptr + group * num_rows * DY, y_out_ptr + group * num_rows * DY, source_rows, rows, row_mask,
-                   DY, BLOCK_DY)
+        _copy_rows(y_ptr + group * stride_yg, stride_yn, y_out_ptr + group * num_rows * DY, source_rows, rows,
+                   row_mask, DY, BLOCK_DY)
 
 
 def permute_rows(
@@ -45,6 +48,9 @@ def permute_rows(
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``(permute(x, perm), permute(y, perm))`` for ``(G, N, D)`` tensors and a ``(G, N)`` integer ``perm``
     whose rows are permutations of ``range(N)`` (not checked: reading them would sync the host).
+
+    Inputs may be strided views (say ``(B, S, H, D)`` seen as ``(B·H, S, D)``): rows are read where
+    they lie, with no contiguous copy first. The outputs are contiguous.
 
     Example (``dev`` is "cpu" under ``TRITON_INTERPRET=1``):
         >>> import os, torch
@@ -66,18 +72,25 @@ def permute_rows(
         raise ValueError(f"permute_rows: perm must be int32 or int64, got {perm.dtype}")
     if block_rows < 1 or block_rows & (block_rows - 1):
         raise ValueError(f"permute_rows: block_rows={block_rows} must be a power of two")
-    x = x.contiguous()
-    y = y.contiguous() if y is not None else None
-    x_out = torch.empty_like(x)
-    y_out = torch.empty_like(y) if y is not None else None
+    x, y = _rows_contiguous(x), _rows_contiguous(y) if y is not None else None
+    x_out = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+    y_out = torch.empty(y.shape, dtype=y.dtype, device=y.device) if y is not None else None
     groups, num_rows = perm.shape
     if x.numel() == 0 and (y is None or y.numel() == 0):
         return x_out, y_out
     dy = y.shape[2] if y is not None else 1
     grid = (triton.cdiv(num_rows, block_rows), groups)
+    y_in = y if y is not None else x
     _permute_rows_kernel[grid](
-        x, y if y is not None else x, perm.contiguous(), x_out, y_out if y is not None else x_out, num_rows,
+        x, y_in, perm.contiguous(), x_out, y_out if y is not None else x_out, num_rows,
+        x.stride(0), x.stride(1), y_in.stride(0), y_in.stride(1),
         DX=x.shape[2], DY=dy, HAS_Y=y is not None, BLOCK_ROWS=block_rows,
         BLOCK_DX=triton.next_power_of_2(max(x.shape[2], 1)), BLOCK_DY=triton.next_power_of_2(dy),
         num_warps=num_warps)
     return x_out, y_out
+
+
+def _rows_contiguous(t: torch.Tensor) -> torch.Tensor:
+    """``t`` itself when each row's features are contiguous (any group and row strides: a head-major
+    view of a token-major tensor is read in place), else a contiguous copy."""
+    return t if t.shape[2] <= 1 or t.stride(2) == 1 else t.contiguous()

@@ -34,6 +34,22 @@ def test_int32_perm_and_non_contiguous_input():
     assert torch.equal(permute_rows(x, perm)[0], permute(x, perm.long()))
 
 
+def test_head_major_view_of_token_major_tensors_read_in_place():
+    """The attention call's (B, H, S, D) inputs are views of (B, S, H, D) tensors; as (B·H, S, D) they have
+    group stride D and row stride H·D. Keys and values of different layouts in one call; features with a
+    stride other than 1 are copied first."""
+    gen = torch.Generator().manual_seed(2)
+    heads, rows = 3, 45
+    k = torch.randn(rows, heads, 32, generator=gen).to(DEVICE).transpose(0, 1)  # (3, 45, 32), strides (32, 96, 1)
+    v = torch.randn(heads, rows, 24, generator=gen).to(DEVICE)
+    features_strided = torch.randn(heads, 16, rows, generator=gen).to(DEVICE).transpose(1, 2)
+    perm = _perm(heads, rows, gen)
+    k_out, v_out = permute_rows(k, perm, v, block_rows=16)
+    assert k.stride() == (32, 96, 1) and k_out.is_contiguous()
+    assert torch.equal(k_out, permute(k, perm)) and torch.equal(v_out, permute(v, perm))
+    assert torch.equal(permute_rows(features_strided, perm)[0], permute(features_strided, perm))
+
+
 @pytest.mark.parametrize("bad,match", [
     (lambda x, p: (x[0], p), "must be a \\(G, N, D\\)"),
     (lambda x, p: (x.long(), p), "float16/bfloat16/float32"),
