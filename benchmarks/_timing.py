@@ -111,7 +111,8 @@ def kernel_breakdown(fn: Callable[[], Any], calls: int = 2) -> dict[str, Any]:
         if event.device_type != torch.autograd.DeviceType.CUDA:
             continue
         ms = event.device_time / 1e3 / calls
-        families[kernel_family(event.name)] = families.get(kernel_family(event.name), 0.0) + ms
+        family = kernel_family(event.name)
+        families[family] = families.get(family, 0.0) + ms
         entry = names.setdefault(event.name, [0.0, 0])
         entry[0] += ms
         entry[1] += 1

@@ -11,8 +11,9 @@ It runs on whatever device is present. A CPU uses the torch reference path and a
 (10 Euler steps, no guidance, 64/256 clusters), a few minutes in all. A GPU uses the Triton kernels,
 the checkpoint's own sampling settings (30 steps, guidance 2) and the fixture's long clip (16 × 96 × 192,
 73,728 tokens): at the native 9,216 tokens an H100 runs exact attention faster than the sparse
-pipeline (0.14 s against 1.19 s for the 30-step loop), at 73,728 tokens the sparse loop is ~2–3×
-faster (``benchmarks/RESULTS.md``). ``--clip`` picks any size.
+pipeline (0.14 s against 1.19 s for the 30-step loop); at 73,728 tokens the sparse loop took 3.48 s
+against 4.63 s at the default 20% density, cold first step included (``benchmarks/RESULTS.md``).
+``--clip`` picks any size.
 
     python -m svg_ear_compile.demo --class-index 2 --budget 0.1 --out demo_out
 
@@ -107,8 +108,7 @@ def clip_demo(args: argparse.Namespace) -> dict[str, Any]:
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     fixture = load_fixture(args.fixture, device=device, dtype=dtype)
-    # A GPU runs exact attention over the native 9,216 tokens faster than any sparse pipeline; the long
-    # clip (73,728 tokens, about Wan2.1-14B 720p's 75,600) is where sparse attention pays.
+    # On a GPU, the long clip: at the native size exact attention is faster (module docstring).
     clip = args.clip or (LONG_CLIP if device.type == "cuda" else None)
     if clip is not None:
         fixture = dataclasses.replace(fixture, clip=clip)

@@ -35,7 +35,8 @@ class _Buffers:
     A buffer keeps the strides of the tensor it is made for when that tensor is dense (``empty_like``
     preserves them): the attention call's ``(B·H, S, D)`` inputs are head-major views of token-major
     tensors, and copying one into a buffer of the same layout is one memcpy instead of a strided
-    transpose (at Wan2.1-14B 720p, ~0.5 against 1.2 ms per tensor). The kernels read any row stride.
+    transpose (1.2 ms per tensor at Wan2.1-14B 720p; a whole forward went from 4,349 to 4,247 ms,
+    ``benchmarks/RESULTS.md``). The kernels read any row stride.
     """
 
     def __init__(self, like: Tensors) -> None:
