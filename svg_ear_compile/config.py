@@ -57,7 +57,10 @@ class SvgEarConfig:
             between reuse the last clustering and block map (labels, token order, selected blocks)
             and only recompute the key/value cluster means that compensation needs. Adjacent
             denoising steps attend alike, so 2–4 keeps most of the accuracy and skips k-means, the
-            error probe and routing on the reusing calls. ``1``: every call routes afresh.
+            error probe and routing on the reusing calls. ``1``: every call routes afresh. It counts
+            calls, not steps: a pipeline that runs classifier-free guidance as two calls per step
+            (diffusers' ``WanPipeline``) passes the cond and the uncond call through one kept routing
+            (not measured); batching both into one call (the fixture's sampler) keeps it per step.
         routing: ``"error_aware"`` (EAR: rank blocks by probe error per unit cost) or
             ``"attention"`` (SVG2: rank blocks by centroid attention mass, top-p).
         compensation: add every skipped block back through its centroid (parameter-free).
