@@ -79,7 +79,10 @@ class SvgEarConfig:
         impl: ``"auto"`` (Triton on CUDA when available, else reference), ``"triton"``, ``"reference"``.
         cuda_graph: replay warm calls of the Triton path on a GPU as one CUDA graph per layer and
             input shape (captured on the first warm call; see :mod:`svg_ear_compile.graphs`).
-            ``False`` launches the ~400 kernels of a call one by one.
+            ``False`` launches the ~400 kernels of a call one by one. ``"auto"`` (default): graphs
+            for calls under ``graphs.GRAPH_MAX_ROWS`` query rows (B·H·S), where launching the
+            kernels would take the host longer than the GPU takes to run them; larger calls run
+            eagerly, which skips copying their inputs into the graph's buffers.
         layer_overrides: ``{layer_index: {field: value}}`` applied by :meth:`for_layer`.
         version: schema version of the serialised form.
     """
@@ -101,7 +104,7 @@ class SvgEarConfig:
     block_m: int | None = None
     block_n: int | None = None
     impl: str = "auto"
-    cuda_graph: bool = True
+    cuda_graph: bool | str = "auto"
     layer_overrides: dict[int, dict[str, Any]] = field(default_factory=dict)
     version: int = CONFIG_VERSION
 
@@ -118,9 +121,10 @@ class SvgEarConfig:
             raise _fail("dense_above_timestep", cut, "None or a finite number")
         if self.routing not in _ROUTINGS:
             raise _fail("routing", self.routing, f"one of {_ROUTINGS}")
-        for name in ("compensation", "cuda_graph"):
-            if not isinstance(getattr(self, name), bool):
-                raise _fail(name, getattr(self, name), "a bool")
+        if not isinstance(self.compensation, bool):
+            raise _fail("compensation", self.compensation, "a bool")
+        if not (isinstance(self.cuda_graph, bool) or self.cuda_graph == "auto"):
+            raise _fail("cuda_graph", self.cuda_graph, 'True, False or "auto"')
         _check_fraction("top_p", self.top_p, allow_zero=False)
         if self.budget is not None:
             _check_fraction("budget", self.budget, allow_zero=False)

@@ -74,6 +74,18 @@ def signature(inputs: Tensors) -> tuple:
     return tuple((name, tuple(t.shape), t.dtype, t.device) for name, t in sorted(inputs.items()))
 
 
+# Query rows (B·H·S) from which a call runs eagerly under ``cuda_graph="auto"``. Measured on an H100
+# (benchmarks/RESULTS.md): graphs pay at Wan2.1-1.3B 480p (393,120 rows; before them the host took 13.0 ms
+# to issue a call the GPU ran in 12.5 ms) and on the fixture's long clip (294,912); at Wan2.1-14B 720p
+# (3,024,000) a forward ran 4,029 ms eagerly against 4,247 ms graphed, the input copies saved.
+GRAPH_MAX_ROWS = 1 << 20
+
+
+def wanted(setting: bool | str, rows: int) -> bool:
+    """Whether a call of ``rows`` query rows replays a graph under ``SvgEarConfig.cuda_graph=setting``."""
+    return rows < GRAPH_MAX_ROWS if setting == "auto" else bool(setting)
+
+
 def can_capture(device: torch.device) -> bool:
     """CUDA, and not already inside someone else's capture (then the kernels join that graph instead)."""
     return device.type == "cuda" and not torch.cuda.is_current_stream_capturing()

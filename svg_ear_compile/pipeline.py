@@ -108,7 +108,8 @@ def run_pipeline(
     step = _SparseStep(config, kernels, timer, num_q_clusters, num_k_clusters, 1.0 / math.sqrt(head_dim),
                        (config.kmeans_iters_init if cold_q else config.kmeans_iters,
                         config.kmeans_iters_init if cold_k else config.kmeans_iters))
-    graphed = kernels and config.cuda_graph and timer is no_timer and graphs.can_capture(q.device)
+    graphed = (kernels and graphs.wanted(config.cuda_graph, groups * seq_len) and timer is no_timer
+               and graphs.can_capture(q.device))
     key = (_config_key(config), graphs.signature(inputs))
     routing = None if cold_q or cold_k else state.take_routing(key, config.refresh_every)
     if routing is not None:

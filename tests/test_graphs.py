@@ -11,9 +11,19 @@ CONFIG = SvgEarConfig(num_q_clusters=16, num_k_clusters=48, min_seq_len=0, budge
 
 
 def test_config_flag_is_validated_and_round_trips():
-    assert SvgEarConfig.from_yaml(CONFIG.replace(cuda_graph=False).to_yaml()).cuda_graph is False
-    with pytest.raises(ValueError, match="cuda_graph"):
-        CONFIG.replace(cuda_graph="yes")
+    assert CONFIG.cuda_graph == "auto"
+    for setting in (False, True, "auto"):
+        assert SvgEarConfig.from_yaml(CONFIG.replace(cuda_graph=setting).to_yaml()).cuda_graph == setting
+    for bad in ("yes", 1, None):
+        with pytest.raises(ValueError, match="cuda_graph"):
+            CONFIG.replace(cuda_graph=bad)
+
+
+def test_auto_graphs_calls_below_the_row_threshold_only():
+    """Wan2.1-1.3B 480p (12 heads × 32,760 tokens) replays graphs; 14B 720p (40 × 75,600) runs eagerly."""
+    assert graphs.wanted("auto", 12 * 32_760) and not graphs.wanted("auto", 40 * 75_600)
+    assert graphs.wanted("auto", graphs.GRAPH_MAX_ROWS - 1) and not graphs.wanted("auto", graphs.GRAPH_MAX_ROWS)
+    assert graphs.wanted(True, 40 * 75_600) and not graphs.wanted(False, 1)
 
 
 def test_graphs_only_where_cuda_can_capture():
