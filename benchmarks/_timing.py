@@ -56,20 +56,11 @@ def median_ms(fn: Callable[[], Any], device: torch.device, repeats: int, warmup:
 
 def kernel_ms(fn: Callable[[], Any], name: str, calls: int = 5) -> float:
     """Device time in ms per call of the CUDA kernels whose name contains ``name``, under
-    ``torch.profiler`` (one warm-up call first): a kernel's own time, without the launches around it."""
-    from torch.profiler import ProfilerActivity, profile
-
-    fn()
-    torch.cuda.synchronize()
-    with profile(activities=[ProfilerActivity.CUDA]) as prof:
-        for _ in range(calls):
-            fn()
-        torch.cuda.synchronize()
-    times = [e.device_time for e in prof.events()
-             if e.device_type == torch.autograd.DeviceType.CUDA and name in e.name]
+    ``torch.profiler`` (:func:`kernel_breakdown`): a kernel's own time, without the launches around it."""
+    times = [ms for kernel, ms, _ in kernel_breakdown(fn, calls)["kernels"] if name in kernel]
     if not times:
         raise RuntimeError(f"kernel_ms: no CUDA kernel named like {name!r} ran")
-    return sum(times) / calls / 1e3
+    return sum(times)
 
 
 # Kernel families of a profiled forward, first match wins (names as CUPTI reports them).

@@ -116,10 +116,7 @@ def run_task(
         callbacks.append(optuna.study.MaxTrialsCallback(n_trials, states=(optuna.trial.TrialState.COMPLETE,)))
     if on_trial is not None:
         callbacks.append(lambda study, trial: on_trial(len(completed(study))))
-    with stop_after_trial_on_interrupt(study) as interrupted:
-        study.optimize(tag, timeout=timeout, callbacks=callbacks, catch=())
-    if interrupted():
-        raise KeyboardInterrupt
+    optimize(study, tag, timeout=timeout, callbacks=callbacks)
 
 
 def earlier_fastest(storage: Any, prefix: str, task: Task, count: int = 3) -> list[dict[str, Any]]:
@@ -141,8 +138,17 @@ def earlier_fastest(storage: Any, prefix: str, task: Task, count: int = 3) -> li
     return list(unique.values())[:count]
 
 
+def optimize(study: Any, objective: Callable[[Any], float], **kwargs: Any) -> None:
+    """``study.optimize(objective, **kwargs)`` (a failing trial stops it); Ctrl-C stops it after the
+    running trial, then raises ``KeyboardInterrupt`` (a second Ctrl-C raises at once)."""
+    with _stop_after_trial_on_interrupt(study) as interrupted:
+        study.optimize(objective, catch=(), **kwargs)
+    if interrupted():
+        raise KeyboardInterrupt
+
+
 @contextlib.contextmanager
-def stop_after_trial_on_interrupt(study: Any) -> Iterator[Callable[[], bool]]:
+def _stop_after_trial_on_interrupt(study: Any) -> Iterator[Callable[[], bool]]:
     """SIGINT asks ``study`` to stop after its running trial (storage writes are never cut in half)."""
     requested: list[bool] = []
     if threading.current_thread() is not threading.main_thread():

@@ -206,13 +206,14 @@ def tune(settings: TuneSettings, progress: Progress | None = None) -> TuneResult
     tasks = [Task(layer, 0, targets[layer]) for layer in calibration.layers]
     raised_db = 0.0
 
-    dense_times: list[float] = []
+    dense_ms: float | None = None  # the dense run is timed once, by the first check
 
     def check(choices: list[LayerChoice]) -> _end_to_end.EndToEnd:
+        nonlocal dense_ms
         config = base.replace(layer_overrides={c.layer: c.config for c in choices})
         result = _end_to_end.check(tune_model, config, calibration, steps=settings.steps, conditions=conditions,
-                                   dense_ms=dense_times[0] if dense_times else None)
-        dense_times.append(result.dense_ms)  # the dense run is timed once, by the first check
+                                   dense_ms=dense_ms)
+        dense_ms = result.dense_ms
         return result
 
     def choose_all(round_: int, offset_db: float = 0.0) -> list[LayerChoice]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._end_to_end import EndToEnd
-from ._search import EXACT_LAYER, LayerChoice, completed, open_study, stop_after_trial_on_interrupt
+from ._search import EXACT_LAYER, LayerChoice, completed, open_study, optimize
 from ._search_space import SearchSpace
 
 
@@ -63,10 +63,7 @@ def search_uniform(check: Callable[[dict[str, Any]], EndToEnd], space: SearchSpa
 
     remaining = n_trials - len(completed(study))
     if remaining > 0 and (timeout is None or timeout > 0):
-        with stop_after_trial_on_interrupt(study) as interrupted:
-            study.optimize(objective, n_trials=remaining, timeout=timeout, callbacks=[report], catch=())
-        if interrupted():
-            raise KeyboardInterrupt
+        optimize(study, objective, n_trials=remaining, timeout=timeout, callbacks=[report])
     trials = completed(study)
     feasible = [t for t in trials if t.user_attrs.get("psnr_db", float("-inf")) >= target]
     if not feasible:
