@@ -7,6 +7,7 @@ the kernels by total GPU time. A wall time far above the kernel time means the h
 
     python benchmarks/profile_op.py                        # Wan2.1-1.3B 480p shape, 20% density
     python benchmarks/profile_op.py --eager                # the same, kernels launched one by one
+    python benchmarks/profile_op.py --graph                # one CUDA graph even above cuda_graph="auto"'s limit
     python benchmarks/profile_op.py --heads 40 --frames 21 --height 45 --width 80 --trace $OUT/op.json
     python benchmarks/profile_op.py --refresh-every 2      # also: fresh calls vs calls reusing the routing
 """
@@ -33,7 +34,10 @@ def main() -> None:
     parser.add_argument("--density", type=float, default=0.2)
     parser.add_argument("--q-clusters", type=int, default=256)
     parser.add_argument("--k-clusters", type=int, default=1024)
-    parser.add_argument("--eager", action="store_true", help="launch kernels one by one (cuda_graph=False)")
+    launch = parser.add_mutually_exclusive_group()
+    launch.add_argument("--eager", action="store_true",
+                        help="launch kernels one by one (cuda_graph=False; default: the config's \"auto\")")
+    launch.add_argument("--graph", action="store_true", help="replay a CUDA graph at any size (cuda_graph=True)")
     parser.add_argument("--refresh-every", type=int, default=1,
                         help="SvgEarConfig.refresh_every; above 1 the profile mixes fresh and reusing calls, and "
                              "each kind is also timed on its own")
@@ -47,8 +51,9 @@ def main() -> None:
     device = torch.device("cuda")
     q, k, v = video_qkv(1, args.heads, args.frames, args.height, args.width, args.head_dim,
                         dtype=torch.bfloat16, device=device)
+    cuda_graph = False if args.eager else (True if args.graph else "auto")
     config = SvgEarConfig(num_q_clusters=args.q_clusters, num_k_clusters=args.k_clusters, budget=args.density,
-                          min_seq_len=0, impl="triton", cuda_graph=not args.eager, refresh_every=args.refresh_every)
+                          min_seq_len=0, impl="triton", cuda_graph=cuda_graph, refresh_every=args.refresh_every)
     state = SvgEarState()
     for _ in range(2 + args.refresh_every):  # cold call, then warm ones (captures): compilation out of the way
         run_pipeline(q, k, v, config, state)
