@@ -11,7 +11,9 @@ Runs per model, each compiled afresh in one process:
 
 - ``dense``: ``torch.compile`` default (Inductor), SDPA with cuDNN attention first in priority
   (``sdpa_kernel(..., set_priority=True)``, which every run also gets);
-- ``svg_ear@d``: ``backend="svg_ear"`` with ``budget=d`` for each ``--budgets`` value;
+- ``svg_ear@d``: ``backend="svg_ear"`` with ``budget=d`` for each ``--budgets`` value, and
+  ``svg_ear@d[NAME]`` with each ``--variant NAME FIELD=VALUE ...`` on top (several configs against one
+  dense baseline, in one process; a variant that sets ``budget`` runs at that budget only);
 - ``no_self_attn``: the same forward with video self-attention removed: a small Dynamo backend finds
   the attention calls ``svg_ear`` would rewrite (``svg_ear_compile.backend.plan``, the same
   find + classify) and replaces each by ``svg_ear_bench::attention_stand_in(q, k, v)``, an opaque op
@@ -62,6 +64,7 @@ import torch
 from _timing import (
     add_config_set_argument,
     breakdown_table,
+    config_field,
     describe_device,
     free_memory,
     kernel_breakdown,
@@ -205,19 +208,21 @@ def bench_model(name: str, config: dict, latent_shape: tuple, args: argparse.Nam
         if value is not None:
             base_options[field_name] = value
     base_config = SvgEarConfig(**base_options)
-    min_seq_len, refresh_every = base_config.min_seq_len, base_config.refresh_every
-    runs = [("dense", "dense", None), ("no_self_attn", "no_self_attn", None)]
-    runs += [(f"svg_ear@{budget:g}", "svg_ear", budget) for budget in args.budgets]
+    min_seq_len = base_config.min_seq_len
+    runs = [("dense", "dense", None, {}), ("no_self_attn", "no_self_attn", None, {})]
+    for label, overrides in [("", {}), *((f"[{name}]", dict(pairs)) for name, pairs in args.variant)]:
+        budgets = [overrides.pop("budget")] if "budget" in overrides else args.budgets
+        runs += [(f"svg_ear@{budget:g}{label}", "svg_ear", budget, overrides) for budget in budgets]
     print(f"\n## {name}: {config['num_layers']} layers x {config['num_attention_heads']} heads x "
           f"{config['attention_head_dim']}, latent {latent_shape}, {tokens} video tokens, {dtype}, "
           f"{'regional' if args.regional else 'whole-model'} compile", flush=True)
 
     rows, outputs = [], {}
     with torch.no_grad(), sdpa_cudnn_first(device):
-        for run, kind, budget in runs:
+        for run, kind, budget, overrides in runs:
             free_memory(device)
             reset_centroid_caches()
-            options = dict(base_options, budget=budget) if kind == "svg_ear" else {}
+            options = dict(base_options, **overrides, budget=budget) if kind == "svg_ear" else {}
             outside = NoSelfAttentionBackend(min_seq_len)
             forward = functools.partial(compile_run(model, kind, options, args.regional, outside), **inputs)
             _, compile_ms = wall_ms(forward, device)
@@ -228,7 +233,7 @@ def bench_model(name: str, config: dict, latent_shape: tuple, args: argparse.Nam
             median, row["times_ms"] = median_ms(forward, device, args.repeats, args.warmup)
             # Reusing routing, consecutive forwards alternate fresh and reusing calls: any refresh_every of
             # them hold one fresh call per layer, so their mean is the per-forward cost (a median is not).
-            reusing = kind == "svg_ear" and refresh_every > 1
+            reusing = kind == "svg_ear" and SvgEarConfig(**options).refresh_every > 1
             row["forward_ms"] = statistics.mean(row["times_ms"]) if reusing else median
             row["forward_stat"] = f"mean of {args.repeats}" if reusing else f"median of {args.repeats}"
             if args.profile and device.type == "cuda":
@@ -300,6 +305,20 @@ def report(result: dict) -> str:
             f"sparse step, then warm sparse steps.\n\n{schedule}\n")
 
 
+def _variant_part(text: str) -> str | tuple[str, Any]:
+    """A ``--variant`` word: ``FIELD=VALUE`` parsed as by ``--set``, else the variant's name."""
+    return config_field(text) if "=" in text else text
+
+
+def _variant(parts: list) -> tuple[str, list[tuple[str, Any]]]:
+    """``NAME FIELD=VALUE ...`` of one ``--variant``, checked: a name first, then at least one field."""
+    name, *pairs = parts
+    if not isinstance(name, str) or not pairs or any(isinstance(pair, str) for pair in pairs):
+        raise ValueError(f"--variant {' '.join(p if isinstance(p, str) else '='.join(map(str, p)) for p in parts)}: "
+                         "expected a NAME, then one or more FIELD=VALUE")
+    return name, pairs
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -316,6 +335,11 @@ def main(argv: list[str] | None = None) -> dict:
                         help="SvgEarConfig.refresh_every (default: the config's, 1); --repeats must then be a "
                              "multiple of it, and a forward's time is the mean of the timed ones")
     add_config_set_argument(parser)
+    parser.add_argument("--variant", nargs="+", action="append", default=[], type=_variant_part,
+                        metavar=("NAME", "FIELD=VALUE"),
+                        help="also run every budget with these SvgEarConfig fields on top of the others, labelled "
+                             "svg_ear@BUDGET[NAME] (repeatable): --variant kc512 num_k_clusters=512; with budget=B "
+                             "among the fields, at that budget only")
     parser.add_argument("--impl", default="auto", help="SvgEarConfig.impl (default: auto = Triton on CUDA)")
     parser.add_argument("--repeats", type=int, default=3, help="timed forwards per run (default 3)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed forwards before timing (default 1)")
@@ -327,15 +351,21 @@ def main(argv: list[str] | None = None) -> dict:
                              "(kernel families and the top kernels)")
     parser.add_argument("--json", help="also write every measurement to this JSON file")
     args = parser.parse_args(argv)
+    try:
+        args.variant = [_variant(parts) for parts in args.variant]
+    except ValueError as error:
+        parser.error(str(error))
     if not 0 <= args.warmup_fraction <= 1:
         parser.error(f"--warmup-fraction {args.warmup_fraction}: expected a value in [0, 1]")
-    try:
-        refresh = SvgEarConfig(**dict([("refresh_every", args.refresh_every or 1), *args.set])).refresh_every
-    except (TypeError, ValueError) as error:
-        parser.error(str(error))
-    if args.repeats % refresh:
-        parser.error(f"--repeats {args.repeats} must be a multiple of refresh_every={refresh}, so that the timed "
-                     "forwards hold as many fresh calls as a schedule does")
+    for _, pairs in [("", []), *args.variant]:
+        try:
+            fields = dict([("refresh_every", args.refresh_every or 1), *args.set, *pairs])
+            refresh = SvgEarConfig(**fields).refresh_every
+        except (TypeError, ValueError) as error:
+            parser.error(str(error))
+        if args.repeats % refresh:
+            parser.error(f"--repeats {args.repeats} must be a multiple of refresh_every={refresh}, so that the timed "
+                         "forwards hold as many fresh calls as a schedule does")
 
     device = torch.device("cuda" if torch.cuda.is_available() and not args.tiny else "cpu")
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32

@@ -28,15 +28,29 @@ def test_ceiling_and_schedule_arithmetic():
 
 def test_bench_e2e_tiny_runs(tmp_path, capsys):
     out = tmp_path / "e2e.json"
-    results = bench_e2e.main(["--tiny", "--regional", "--budgets", "0.25", "--repeats", "1", "--json", str(out)])
+    results = bench_e2e.main(["--tiny", "--regional", "--budgets", "0.25", "--repeats", "1", "--json", str(out),
+                              "--variant", "kc8", "num_k_clusters=8", "kmeans_iters=1",
+                              "--variant", "dense_half", "budget=0.5"])
     assert json.loads(out.read_text())["models"][0]["model"] == "tiny"
     runs = {row["run"]: row for row in results["models"][0]["runs"]}
-    assert set(runs) == {"dense", "no_self_attn", "svg_ear@0.25"}
+    assert set(runs) == {"dense", "no_self_attn", "svg_ear@0.25", "svg_ear@0.25[kc8]", "svg_ear@0.5[dense_half]"}
+    assert runs["svg_ear@0.5[dense_half]"]["options"]["budget"] == 0.5
+    assert runs["svg_ear@0.25"]["options"]["num_k_clusters"] == 16
+    assert runs["svg_ear@0.25[kc8]"]["options"] | {"num_k_clusters": 8, "kmeans_iters": 1, "budget": 0.25} == \
+        runs["svg_ear@0.25[kc8]"]["options"]
     assert runs["no_self_attn"]["removed_per_graph"] == [1]  # one video self-attention per block graph
     assert runs["svg_ear@0.25"]["op_calls_per_forward"] == 2  # one per layer
     assert 0.1 < runs["svg_ear@0.25"]["density"] < 0.5
     assert runs["svg_ear@0.25"]["rel_error"] < 0.1 < runs["no_self_attn"]["rel_error"]
     assert "| svg_ear@0.25 |" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("words", [["kc8"], ["num_k_clusters=8"], ["kc8", "num_k_clusters=8", "other"],
+                                   ["kc8", "no_such_field=1"]])
+def test_bench_e2e_rejects_a_malformed_variant(words, capsys):
+    with pytest.raises(SystemExit):
+        bench_e2e.main(["--tiny", "--variant", *words])
+    assert "--variant" in capsys.readouterr().err
 
 
 def test_bench_e2e_keeps_the_runs_measured_before_a_failure(tmp_path):

@@ -161,8 +161,9 @@ def _sparse_attention_kernel(
             skipped = c_mask & (chosen == 0) & (log2_size > float("-inf"))
             clusters = group * num_k_clusters + offs_c
             centroids = _rows(centroids_ptr, clusters, skipped, HEAD_DIM, BLOCK_D, True)
-            logits = tl.dot(q, tl.trans(centroids), input_precision=DOT_PRECISION) * qk_scale
-            logits = tl.where(skipped[None, :], logits + log2_size[None, :], float("-inf"))
+            # One fused multiply-add per logit: a column bias of −inf drops selected and empty clusters.
+            bias = tl.where(skipped, log2_size, float("-inf"))
+            logits = tl.dot(q, tl.trans(centroids), input_precision=DOT_PRECISION) * qk_scale + bias[None, :]
             means = _rows(value_means_ptr, clusters, skipped, VALUE_DIM, BLOCK_DV, True)
             m_i, l_i, acc = _online_softmax_step(logits, 1.0, means, m_i, l_i, acc, DOT_PRECISION, True)
 

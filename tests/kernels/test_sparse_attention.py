@@ -126,6 +126,21 @@ def test_shared_keys_join_and_padding_never_leaks(compensation, dtype):
     _assert_close(out, expected, _TOLERANCE[dtype])
 
 
+@pytest.mark.parametrize("kc", [32, 19])  # whole 16-wide centroid tiles (unmasked loads), and a partial last tile
+def test_compensation_ignores_centroids_of_selected_and_empty_clusters(kc):
+    args, _ = _case("random", seed=13, kc=kc)  # key clusters kc-2 and kc-1 are empty
+    selected = args[5].selected.clone()
+    selected[:, :, 0] = True  # cluster 0 is never compensated
+    args[5] = BlockMap.from_selection(selected, args[3].sizes, args[4].sizes)
+    _, expected = _run_both(args, (), True, block_m=16, block_n=16)
+    ignored = torch.zeros(kc, dtype=torch.bool, device=DEVICE)
+    ignored[0] = ignored[kc - 2:] = True
+    poisoned = list(args)
+    poisoned[6] = args[6].masked_fill(ignored[None, :, None], float("nan"))
+    poisoned[7] = args[7].masked_fill(ignored[None, :, None], float("inf"))
+    _assert_close(sparse_attention(*poisoned, True, block_m=16, block_n=16), expected, _TOLERANCE[torch.float32])
+
+
 @pytest.mark.parametrize("n", [70, 128])  # 128 keys: every row is full key tiles only, no masked last tile
 def test_full_selection_is_exact_attention(n):
     args, _ = _case("full", seed=5, g=1, n=n, qc=4, kc=6)
