@@ -17,6 +17,9 @@ at every ``--top-ps`` value, where the density is whatever top-p gives.
 
 With ``--refresh-every 1 2 …`` every budgeted mode also runs with ``SvgEarConfig.refresh_every`` at
 each value (rows ``ear r2``, …): the quality cost of reusing a layer's routing across steps.
+``--guidance-calls`` samples the guidance prompts (class, then zero) as two model calls per step, as
+diffusers' ``WanPipeline`` does, instead of one batch of two: ``refresh_every`` counts calls, so there
+a kept routing made for one prompt serves the other.
 
 Density: the mean over every op call of a clip (``svg_ear_compile.record()``), averaged over clips.
 Centroid caches are reset before each clip (each video starts with a full k-means). Time per clip:
@@ -122,7 +125,8 @@ def run_setting(fixture, sampling: dict, options: dict | None, pairs: list[tuple
 
     def sample_clip(pair: tuple[int, int]) -> torch.Tensor:
         reset_centroid_caches()  # each clip starts with a full k-means, as a new video would
-        return sample(source, *pair, progress=False, clip=args.clip_spec, **sampling)
+        return sample(source, *pair, progress=False, clip=args.clip_spec, batched_guidance=not args.guidance_calls,
+                      **sampling)
 
     clips, scores = {}, []
     with torch.no_grad():
@@ -179,6 +183,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1], help="seeds; pairs = classes x seeds")
     parser.add_argument("--steps", type=int, help="sampling steps (default: the checkpoint's sampling settings)")
     parser.add_argument("--guidance", type=float, help="classifier-free guidance (default: the checkpoint's)")
+    parser.add_argument("--guidance-calls", action="store_true",
+                        help="run the guidance prompts as two model calls per step, as diffusers' WanPipeline does "
+                             "(default: one batch of two); refresh_every then counts two calls per step")
     parser.add_argument("--shift", type=float, help="flow time shift (default: the checkpoint's)")
     parser.add_argument("--q-clusters", type=int, help="SvgEarConfig.num_q_clusters (default: the config's)")
     parser.add_argument("--k-clusters", type=int, help="SvgEarConfig.num_k_clusters (default: the config's)")

@@ -212,6 +212,14 @@ def test_bench_quality_runs_each_refresh_every_as_its_own_rows(capsys):
             bench_quality.main(["--smoke", *bad, "--plot", ""])
 
 
+def test_bench_quality_guidance_calls_run_two_op_calls_per_step_and_layer():
+    bench_quality = pytest.importorskip("bench_quality")
+    common = ["--smoke", "--modes", "ear", "--top-ps", "--guidance", "2", "--plot", ""]
+    batched, separate = (bench_quality.main(common + extra)["settings"][0] for extra in ([], ["--guidance-calls"]))
+    assert all(clip["op_calls"] == 4 for clip in batched["clips"])  # 2 steps x 2 layers, cond and uncond in one batch
+    assert all(clip["op_calls"] == 8 for clip in separate["clips"])  # ... and as two calls
+
+
 def test_bench_e2e_with_reuse_times_the_mean_of_whole_refresh_cycles(tmp_path):
     results = bench_e2e.main(["--tiny", "--regional", "--budgets", "0.25", "--repeats", "2", "--refresh-every", "2",
                               "--set", "kmeans_iters=1", "--json", str(tmp_path / "e2e.json")])
