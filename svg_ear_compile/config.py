@@ -59,8 +59,10 @@ class SvgEarConfig:
             denoising steps attend alike, so 2–4 keeps most of the accuracy and skips k-means, the
             error probe and routing on the reusing calls. ``1``: every call routes afresh. It counts
             calls, not steps: a pipeline that runs classifier-free guidance as two calls per step
-            (diffusers' ``WanPipeline``) passes the cond and the uncond call through one kept routing
-            (not measured); batching both into one call (the fixture's sampler) keeps it per step.
+            (diffusers' ``WanPipeline``) passes the cond and the uncond call through one kept routing.
+            Measured on the trained fixture (H100, ``benchmarks/RESULTS.md``): with two calls per step,
+            3 and 6 cost nothing against 1 (33.6 / 33.3 / 33.3 dB); batching both prompts into one
+            call keeps the routing per step (31.1 / 30.4 / 30.0 dB at 1 / 3 / 6).
         routing: ``"error_aware"`` (EAR: rank blocks by probe error per unit cost) or
             ``"attention"`` (SVG2: rank blocks by centroid attention mass, top-p).
         compensation: add every skipped block back through its centroid (parameter-free).
