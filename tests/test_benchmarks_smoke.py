@@ -5,6 +5,7 @@ import pathlib
 import sys
 
 import pytest
+import torch
 
 BENCHMARKS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
@@ -70,7 +71,9 @@ def test_bench_op_reference_smoke_run(tmp_path):
                    "--k-clusters", "64", "--repeats", "1", "--json", str(out)])
     runs = {row["mode"]: row for row in json.loads(out.read_text())["runs"]}
     assert set(runs) == {"ear", "svg2"}
-    assert all(abs(row["density"] - 0.3) < 0.1 and row["untimed_ms"] is None for row in runs.values())
+    assert all(abs(row["density"] - 0.3) < 0.1 for row in runs.values())
+    # The untimed (graph-replay) timing exists on a GPU only.
+    assert all((row["untimed_ms"] is None) != torch.cuda.is_available() for row in runs.values())
     assert runs["ear"]["rel_error"] < runs["svg2"]["rel_error"]  # compensation: the point of EAR
 
 
