@@ -63,6 +63,11 @@ class SvgEarConfig:
             Measured on the trained fixture (H100, ``benchmarks/RESULTS.md``): with two calls per step,
             3 and 6 cost nothing against 1 (33.6 / 33.3 / 33.3 dB); batching both prompts into one
             call keeps the routing per step (31.1 / 30.4 / 30.0 dB at 1 / 3 / 6).
+        batch_shares_routing: with a batch of several videos, cluster and route the first one only and
+            attend every other one through that clustering and block map (each with its own cluster
+            means for compensation). For a call that batches the prompts of classifier-free guidance
+            (cond first): the predictions then err alike, and ``v_uncond + w·(v_cond − v_uncond)``
+            cancels much of it. Leave it off for a batch of unrelated videos.
         routing: ``"error_aware"`` (EAR: rank blocks by probe error per unit cost) or
             ``"attention"`` (SVG2: rank blocks by centroid attention mass, top-p).
         compensation: add every skipped block back through its centroid (parameter-free).
@@ -94,6 +99,7 @@ class SvgEarConfig:
     kmeans_iters_init: int = 50
     kmeans_iters: int = 2
     refresh_every: int = 1
+    batch_shares_routing: bool = False
     routing: str = "error_aware"
     compensation: bool = True
     top_p: float = 0.9
@@ -123,8 +129,9 @@ class SvgEarConfig:
             raise _fail("dense_above_timestep", cut, "None or a finite number")
         if self.routing not in _ROUTINGS:
             raise _fail("routing", self.routing, f"one of {_ROUTINGS}")
-        if not isinstance(self.compensation, bool):
-            raise _fail("compensation", self.compensation, "a bool")
+        for name in ("compensation", "batch_shares_routing"):
+            if not isinstance(getattr(self, name), bool):
+                raise _fail(name, getattr(self, name), "a bool")
         if not (isinstance(self.cuda_graph, bool) or self.cuda_graph == "auto"):
             raise _fail("cuda_graph", self.cuda_graph, 'True, False or "auto"')
         _check_fraction("top_p", self.top_p, allow_zero=False)

@@ -102,12 +102,16 @@ def run_pipeline(
         inputs.update(_grouped_shared(shared, compute_dtype))
     num_q_clusters, num_k_clusters = min(config.num_q_clusters, seq_len), min(config.num_k_clusters, seq_len)
     state = state if state is not None else SvgEarState()
-    warm = (state.warm_centroids("query", inputs["queries"], num_q_clusters),
-            state.warm_centroids("key", inputs["keys"], num_k_clusters))
+    shares_routing = config.batch_shares_routing and batch > 1
+    routed = {name: inputs[name][:heads] for name in ("queries", "keys")} if shares_routing else inputs
+    warm = (state.warm_centroids("query", routed["queries"], num_q_clusters),
+            state.warm_centroids("key", routed["keys"], num_k_clusters))
     cold_q, cold_k = warm[0] is None, warm[1] is None
     step = _SparseStep(config, kernels, timer, num_q_clusters, num_k_clusters, 1.0 / math.sqrt(head_dim),
                        (config.kmeans_iters_init if cold_q else config.kmeans_iters,
-                        config.kmeans_iters_init if cold_k else config.kmeans_iters))
+                        config.kmeans_iters_init if cold_k else config.kmeans_iters),
+                       keep_layouts=config.refresh_every > 1 or shares_routing)
+    fresh_step = _BatchSharedStep(step, heads) if shares_routing else step
     graphed = (kernels and graphs.wanted(config.cuda_graph, groups * seq_len) and timer is no_timer
                and graphs.can_capture(q.device))
     key = (_config_key(config), graphs.signature(inputs))
@@ -122,11 +126,11 @@ def run_pipeline(
                        key_labels=routing.key_labels, selected=routing.selected)
     else:
         if graphed and not (cold_q or cold_k):
-            outputs, centroids = graphs.run_graphed(state.graphs, key, step, inputs, warm)
+            outputs, centroids = graphs.run_graphed(state.graphs, key, fresh_step, inputs, warm)
         else:
-            init = (kmeans_ref.strided_init(inputs["queries"], num_q_clusters) if cold_q else warm[0],
-                    kmeans_ref.strided_init(inputs["keys"], num_k_clusters) if cold_k else warm[1])
-            outputs, centroids = step(inputs, init, None)
+            init = (kmeans_ref.strided_init(routed["queries"], num_q_clusters) if cold_q else warm[0],
+                    kmeans_ref.strided_init(routed["keys"], num_k_clusters) if cold_k else warm[1])
+            outputs, centroids = fresh_step(inputs, init, None)
         state.update(*centroids, cold=cold_q or cold_k)
         state.keep_routing(_kept_routing(key, outputs) if config.refresh_every > 1 else None)
 
@@ -167,6 +171,7 @@ class _SparseStep:
     num_k_clusters: int
     scale: float
     iters: tuple[int, int]
+    keep_layouts: bool = False  # also return the layouts (a kept or shared routing needs them)
 
     def __call__(self, inputs: dict[str, torch.Tensor], centroids: tuple[torch.Tensor, torch.Tensor],
                  out: torch.Tensor | None) -> tuple[dict[str, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
@@ -210,7 +215,7 @@ class _SparseStep:
                               block_map, (key_means, value_means), out)
         outputs = {"out": result, "density_per_head": block_map.density(), "query_labels": q_labels,
                    "key_labels": k_labels, "selected": block_map.selected}
-        if config.refresh_every > 1:  # what the next calls reuse (see :class:`~.state.Routing`)
+        if self.keep_layouts:  # what reusing calls take (see :class:`~.state.Routing`)
             outputs.update(layout_tensors(query_layout, key_layout))
         next_centroids = (_lloyd_update(query_means, query_layout.sizes, q_centroids) if iters_q else q_centroids,
                           _lloyd_update(key_means, key_layout.sizes, k_centroids) if iters_k else k_centroids)
@@ -272,6 +277,38 @@ class _SparseStep:
 
 
 _SHARED_NAMES = ("shared_keys", "shared_values", "shared_valid")
+
+
+@dataclass
+class _BatchSharedStep:
+    """A fresh call that routes the batch's first video only (``SvgEarConfig.batch_shares_routing``).
+
+    The first ``heads`` groups run the whole step; the other videos' groups attend through its
+    clustering and block map, as a reusing call does (their own key and value cluster means), so
+    group ``b·heads + h`` is routed as group ``h``. Same signature as :class:`_SparseStep`.
+    """
+
+    step: _SparseStep
+    heads: int
+
+    def __call__(self, inputs: dict[str, torch.Tensor], centroids: tuple[torch.Tensor, torch.Tensor],
+                 out: torch.Tensor | None) -> tuple[dict[str, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+        heads = self.heads
+        first, next_centroids = self.step({name: t[:heads] for name, t in inputs.items()}, centroids,
+                                          None if out is None else out[:heads])
+        videos = inputs["queries"].shape[0] // heads
+        routing = {name: _tile(t, videos - 1) for name, t in layout_tensors(*layouts_from(first)).items()}
+        routing["selected"] = _tile(first["selected"], videos - 1)
+        others = self.step.reuse({**{name: t[heads:] for name, t in inputs.items()}, **routing}, centroids,
+                                 None if out is None else out[heads:])[0]
+        outputs = {name: _tile(t, videos) for name, t in first.items() if name != "out"}
+        outputs["out"] = torch.cat([first["out"], others["out"]]) if out is None else out
+        return outputs, next_centroids
+
+
+def _tile(t: torch.Tensor, copies: int) -> torch.Tensor:
+    """``copies`` copies of ``t`` along its first (group) axis."""
+    return t.repeat(copies, *(1,) * (t.dim() - 1))
 
 
 def _kept_routing(key: tuple, outputs: dict[str, torch.Tensor]) -> Routing:

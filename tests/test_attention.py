@@ -277,3 +277,26 @@ def test_nan_propagates_like_sdpa(where):
     out = svg_ear_attention(q, k, v, SvgEarConfig(**SMALL, budget=0.3))
     expected_nan = torch.isnan(F.scaled_dot_product_attention(q, k, v)).any(-1)
     assert torch.equal(torch.isnan(out).any(-1), expected_nan)
+
+
+def test_batch_shares_routing_attends_every_video_through_the_first_ones_routing():
+    q, k, v = video_qkv(batch=2, heads=2, frames=2, height=8, width=8, head_dim=16, seed=3)
+    cfg = SvgEarConfig(**SMALL, budget=0.3, kmeans_iters=1, refresh_every=2, batch_shares_routing=True)
+    state = SvgEarState()
+    out, stats = svg_ear_attention(q, k, v, cfg, state=state, return_stats=True)
+    for name in ("query_labels", "key_labels", "selected"):
+        assert torch.equal(stats[name][1], stats[name][0]), name
+    assert rel_error(out, replaced_key_oracle(q, k, v, stats)) < 1e-5  # video 1 with its own cluster means
+    alone, alone_stats = svg_ear_attention(q[:1], k[:1], v[:1], cfg.replace(batch_shares_routing=False),
+                                           return_stats=True)
+    assert torch.equal(alone_stats["selected"][0], stats["selected"][0]) and rel_error(out[:1], alone) < 1e-6
+    _, own = svg_ear_attention(q, k, v, cfg.replace(batch_shares_routing=False), return_stats=True)
+    assert not torch.equal(own["selected"][1], own["selected"][0])  # unshared, video 1 routes differently
+
+    q2, k2, v2 = (x + 0.1 * torch.randn_like(x) for x in (q, k, v))  # the next step: the kept routing serves it
+    out2, again = svg_ear_attention(q2, k2, v2, cfg, state=state, return_stats=True)
+    assert again["reused_routing"] and torch.equal(again["selected"], stats["selected"])
+    assert rel_error(out2, replaced_key_oracle(q2, k2, v2, stats)) < 1e-5
+    _, third = svg_ear_attention(q, k, v, cfg, state=state, return_stats=True)  # routes afresh, warm-started
+    assert not third["reused_routing"] and not third["cold_start"] and state.cold_starts == 1
+    assert torch.equal(third["selected"][1], third["selected"][0])

@@ -36,6 +36,7 @@ def test_layer_override_applies_only_to_its_layer():
         ("kmeans_iters", -1, ">= 0"),
         ("routing", "topk", "error_aware"),
         ("compensation", "yes", "bool"),
+        ("batch_shares_routing", 1, "bool"),
         ("top_p", 0.0, "(0, 1]"),
         ("top_p", 1.5, "(0, 1]"),
         ("budget", 0.0, "(0, 1]"),

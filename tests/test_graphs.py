@@ -183,3 +183,18 @@ def test_head_major_views_replay_like_contiguous_inputs():
     assert captured[0].inputs.tensors["queries"].stride() == views[0][0][0].reshape(2, -1, 64).stride()
     for (out, _), (ref, _) in zip(graphed, contiguous, strict=True):
         assert torch.equal(out, ref)
+
+
+@gpu
+@pytest.mark.parametrize("refresh_every", [1, 2])
+def test_graphed_batch_shared_routing_equals_eager(refresh_every):
+    config = CONFIG.replace(refresh_every=refresh_every, batch_shares_routing=True)
+    steps = [[video_qkv(2, 3, 4, 12, 20, 64, seed=7 + call, dtype=torch.bfloat16, device="cuda")] for call in range(4)]
+    _, eager = _run(steps, config.replace(cuda_graph=False))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        states, graphed = _run(steps, config)
+    assert states[0].graphs and all(isinstance(g, graphs._Captured) for g in states[0].graphs.values())
+    for (out, stats), (ref, ref_stats) in zip(graphed, eager, strict=True):
+        assert torch.equal(out, ref) and torch.equal(stats["selected"], ref_stats["selected"])
+        assert torch.equal(stats["selected"][1], stats["selected"][0])

@@ -91,3 +91,13 @@ def test_triton_reusing_calls_equal_the_oracle_under_the_kept_routing():
     assert stats["reused_routing"] and torch.equal(stats["selected"], fresh["selected"])
     on_cpu = {name: t.cpu() for name, t in fresh.items() if isinstance(t, torch.Tensor)}
     assert rel_error(out.cpu(), replaced_key_oracle(q.cpu(), k.cpu(), v.cpu(), on_cpu)) < 1e-4
+
+
+def test_triton_batch_shared_routing_equals_reference():
+    q, k, v = video_qkv(batch=2, heads=2, frames=2, height=6, width=10, head_dim=16, device=DEVICE, seed=4)
+    cfg = SvgEarConfig(**SMALL, budget=0.3, batch_shares_routing=True)
+    ref, ref_stats = svg_ear_attention(q, k, v, cfg.replace(impl="reference"), return_stats=True)
+    out, stats = svg_ear_attention(q, k, v, cfg.replace(impl="triton"), return_stats=True)
+    for name in ("query_labels", "key_labels", "selected"):
+        assert torch.equal(stats[name], ref_stats[name]) and torch.equal(stats[name][1], stats[name][0])
+    assert rel_error(out, ref) < 1e-4
