@@ -305,18 +305,15 @@ def report(result: dict) -> str:
             f"sparse step, then warm sparse steps.\n\n{schedule}\n")
 
 
-def _variant_part(text: str) -> str | tuple[str, Any]:
-    """A ``--variant`` word: ``FIELD=VALUE`` parsed as by ``--set``, else the variant's name."""
-    return config_field(text) if "=" in text else text
-
-
-def _variant(parts: list) -> tuple[str, list[tuple[str, Any]]]:
-    """``NAME FIELD=VALUE ...`` of one ``--variant``, checked: a name first, then at least one field."""
-    name, *pairs = parts
-    if not isinstance(name, str) or not pairs or any(isinstance(pair, str) for pair in pairs):
-        raise ValueError(f"--variant {' '.join(p if isinstance(p, str) else '='.join(map(str, p)) for p in parts)}: "
-                         "expected a NAME, then one or more FIELD=VALUE")
-    return name, pairs
+def _variant(words: list[str]) -> tuple[str, list[tuple[str, Any]]]:
+    """``NAME FIELD=VALUE ...`` of one ``--variant``: a name, then fields parsed as by ``--set``."""
+    name, *fields = words
+    if "=" in name or not fields:
+        raise ValueError(f"--variant {' '.join(words)}: expected a NAME, then one or more FIELD=VALUE")
+    try:
+        return name, [config_field(field) for field in fields]
+    except argparse.ArgumentTypeError as error:
+        raise ValueError(f"--variant {' '.join(words)}: {error}") from None
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -335,8 +332,7 @@ def main(argv: list[str] | None = None) -> dict:
                         help="SvgEarConfig.refresh_every (default: the config's, 1); --repeats must then be a "
                              "multiple of it, and a forward's time is the mean of the timed ones")
     add_config_set_argument(parser)
-    parser.add_argument("--variant", nargs="+", action="append", default=[], type=_variant_part,
-                        metavar=("NAME", "FIELD=VALUE"),
+    parser.add_argument("--variant", nargs="+", action="append", default=[], metavar=("NAME", "FIELD=VALUE"),
                         help="also run every budget with these SvgEarConfig fields on top of the others, labelled "
                              "svg_ear@BUDGET[NAME] (repeatable): --variant kc512 num_k_clusters=512; with budget=B "
                              "among the fields, at that budget only")

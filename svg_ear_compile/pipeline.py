@@ -111,7 +111,7 @@ def run_pipeline(
                        (config.kmeans_iters_init if cold_q else config.kmeans_iters,
                         config.kmeans_iters_init if cold_k else config.kmeans_iters),
                        keep_layouts=config.refresh_every > 1 or shares_routing)
-    fresh_step = _BatchSharedStep(step, heads) if shares_routing else step
+    fresh_step = _BatchSharedStep(step, heads, config.refresh_every > 1) if shares_routing else step
     graphed = (kernels and graphs.wanted(config.cuda_graph, groups * seq_len) and timer is no_timer
                and graphs.can_capture(q.device))
     key = (_config_key(config), graphs.signature(inputs))
@@ -285,11 +285,13 @@ class _BatchSharedStep:
 
     The first ``heads`` groups run the whole step; the other videos' groups attend through its
     clustering and block map, as a reusing call does (their own key and value cluster means), so
-    group ``b·heads + h`` is routed as group ``h``. Same signature as :class:`_SparseStep`.
+    group ``b·heads + h`` is routed as group ``h``. Same signature as :class:`_SparseStep`; the layouts
+    are among the outputs only with ``keep_layouts`` (a kept routing needs them).
     """
 
     step: _SparseStep
     heads: int
+    keep_layouts: bool
 
     def __call__(self, inputs: dict[str, torch.Tensor], centroids: tuple[torch.Tensor, torch.Tensor],
                  out: torch.Tensor | None) -> tuple[dict[str, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
@@ -297,11 +299,12 @@ class _BatchSharedStep:
         first, next_centroids = self.step({name: t[:heads] for name, t in inputs.items()}, centroids,
                                           None if out is None else out[:heads])
         videos = inputs["queries"].shape[0] // heads
-        routing = {name: _tile(t, videos - 1) for name, t in layout_tensors(*layouts_from(first)).items()}
-        routing["selected"] = _tile(first["selected"], videos - 1)
+        layouts = layout_tensors(*layouts_from(first))
+        routing = {name: _tile(t, videos - 1) for name, t in (*layouts.items(), ("selected", first["selected"]))}
         others = self.step.reuse({**{name: t[heads:] for name, t in inputs.items()}, **routing}, centroids,
                                  None if out is None else out[heads:])[0]
-        outputs = {name: _tile(t, videos) for name, t in first.items() if name != "out"}
+        outputs = {name: _tile(t, videos) for name, t in first.items()
+                   if name != "out" and (self.keep_layouts or name not in layouts)}
         outputs["out"] = torch.cat([first["out"], others["out"]]) if out is None else out
         return outputs, next_centroids
 
