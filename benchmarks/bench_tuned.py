@@ -16,7 +16,10 @@ a field that the profile sets per layer is an error, since its per-layer values 
 
 A run is ``--steps`` flow-matching Euler steps from cold centroid caches (a whole video: its first
 step runs k-means from scratch), as in the tuner. PSNR is that of the final latents against the dense
-run's over all ``--seeds`` (one range, the dense finals'), as in the tuner's end-to-end check.
+run's over all ``--seeds`` (one range, the dense finals'), as in the tuner's end-to-end check. Runs are
+guided as the profile's tuning runs were (its ``end_to_end.guidance``; ``--guidance`` and
+``--guidance-calls`` override), and the uniform configs share the profile's ``base_config`` (with batched
+guidance: ``batch_shares_routing``), so both sides route the prompts alike.
 
 GPU (the long-clip fixture and its shipped H100 profile)::
 
@@ -41,7 +44,7 @@ from svg_ear_compile.ops import reset_centroid_caches
 from svg_ear_compile.profiles import read_profile
 from svg_ear_compile.profiles._store import SHIPPED_DIR
 from svg_ear_compile.tuner._end_to_end import compiled, final_psnr
-from svg_ear_compile.tuner._model import TuneModel, denoise, load_model
+from svg_ear_compile.tuner._model import Guidance, TuneModel, TunerError, denoise, load_model
 from svg_ear_compile.tuner._search_space import uniform_config
 
 LONG_PROFILE = SHIPPED_DIR / "NVIDIA-H100-80GB-HBM3__WanTransformer3DModel__L6_H4_D64_S131072.yaml"
@@ -83,14 +86,15 @@ def configs_to_run(profile_config: SvgEarConfig, seq_len: int, budgets: list[flo
     return configs
 
 
-def _run(forward: Any, inputs: dict[str, Any], steps: int, device: torch.device) -> tuple[torch.Tensor, float]:
+def _run(forward: Any, inputs: dict[str, Any], steps: int, device: torch.device,
+         guidance: Guidance) -> tuple[torch.Tensor, float]:
     """One whole denoising run from cold centroid caches: final latents and wall time in ms."""
     reset_centroid_caches()
-    return wall_ms(lambda: denoise(forward, inputs, steps), device)
+    return wall_ms(lambda: denoise(forward, inputs, steps, guidance=guidance), device)
 
 
 def measure(tune_model: TuneModel, configs: dict[str, SvgEarConfig | None], args: argparse.Namespace,
-            device: torch.device, results: dict) -> list[dict[str, Any]]:
+            device: torch.device, results: dict, guidance: Guidance) -> list[dict[str, Any]]:
     seeds_inputs = [tune_model.inputs_for(seed) for seed in args.seeds]
     rows = {name: {"config": name, "settings": config and config.to_dict(), "psnr_db": None, "times_ms": []}
             for name, config in configs.items()}
@@ -99,13 +103,14 @@ def measure(tune_model: TuneModel, configs: dict[str, SvgEarConfig | None], args
     for round_ in range(args.rounds):
         for name, config in configs.items():
             forward = compiled(tune_model, config)
-            denoise(forward, seeds_inputs[0], 1)  # compiles; not timed
+            denoise(forward, seeds_inputs[0], 1, guidance=guidance)  # compiles; not timed
             if round_ == 0:
-                finals = [_run(forward, inputs, args.steps, device)[0].float().cpu() for inputs in seeds_inputs]
+                finals = [_run(forward, inputs, args.steps, device, guidance)[0].float().cpu()
+                          for inputs in seeds_inputs]
                 if config is None:
                     dense_finals = finals
                 rows[name]["psnr_db"] = final_psnr(finals, dense_finals)
-            rows[name]["times_ms"] += [_run(forward, seeds_inputs[0], args.steps, device)[1]
+            rows[name]["times_ms"] += [_run(forward, seeds_inputs[0], args.steps, device, guidance)[1]
                                        for _ in range(args.runs)]
             write_json(args.json, results, quiet=True)
             print(f"round {round_ + 1}/{args.rounds} {name}: PSNR {rows[name]['psnr_db']:.2f} dB, "
@@ -141,6 +146,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--tuned-variant", type=parse_variant, action="append", default=[],
                         help="field=value[,field=value...]: also run the profile with these fields set for every "
                              "layer (repeatable)")
+    parser.add_argument("--guidance", type=float, default=None,
+                        help="classifier-free guidance scale (default: the profile's tuning runs'; 1: none)")
+    parser.add_argument("--guidance-calls", choices=("two", "batched"), default=None,
+                        help="two calls per step or one batch of both (default: as the profile was tuned)")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--seeds", type=lambda s: [int(x) for x in s.split(",")], default=[0, 1])
     parser.add_argument("--rounds", type=int, default=3)
@@ -153,6 +162,13 @@ def main(argv: list[str] | None = None) -> dict:
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     profile = read_profile(args.profile)
+    tuned_with = profile.end_to_end
+    calls = args.guidance_calls or ("batched" if tuned_with.get("guidance_batched") else "two")
+    try:
+        guidance = Guidance(tuned_with.get("guidance", 1.0) if args.guidance is None else args.guidance,
+                            batched=calls == "batched")
+    except TunerError as error:
+        parser.error(str(error))
     tune_model = load_model(args.model, resolution=args.resolution, device=device, dtype=dtype)
     if profile.model.config_hash != tune_model.config_hash():
         parser.error(f"--profile {args.profile} was tuned for another model (config hash "
@@ -163,11 +179,15 @@ def main(argv: list[str] | None = None) -> dict:
     except (ValueError, TypeError) as error:  # a clash, a bad value or an unknown field
         parser.error(str(error))
     results: dict[str, Any] = {"device": describe_device(device), "profile": args.profile, "model": args.model,
-                               "steps": args.steps, "seeds": args.seeds, "rounds": args.rounds, "runs": args.runs}
-    rows = measure(tune_model, configs, args, device, results)
+                               "steps": args.steps, "seeds": args.seeds, "rounds": args.rounds, "runs": args.runs,
+                               "guidance": guidance.scale, "guidance_batched": guidance.batched}
+    rows = measure(tune_model, configs, args, device, results, guidance)
     results["summary"] = summarize(rows, float(profile.end_to_end.get("target_psnr_db", 30.0)))
     write_json(args.json, results)
-    print(f"\n{results['device']}; {args.steps} steps, seeds {args.seeds}, {args.rounds} rounds x {args.runs} runs")
+    guided = (f", guidance {guidance.scale:g} ({'one batch' if guidance.batched else 'two calls'} per step)"
+              if guidance.active else "")
+    print(f"\n{results['device']}; {args.steps} steps{guided}, seeds {args.seeds}, {args.rounds} rounds x "
+          f"{args.runs} runs")
     print(markdown_table(["config", "final PSNR dB", "median ms", "min ms", "max ms", "vs dense"],
                          [[r["config"], f"{r['psnr_db']:.2f}", f"{r['median_ms']:.1f}", f"{min(r['times_ms']):.1f}",
                            f"{max(r['times_ms']):.1f}", f"{r['speedup']:.2f}x"] for r in rows]))

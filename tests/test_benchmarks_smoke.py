@@ -110,13 +110,13 @@ def test_bench_quality_smoke_runs(tmp_path):
     assert rows["ear"]["psnr"] > rows["svg2"]["psnr"]  # compensation recovers what SVG2 drops
 
 
-def _toy_profile(path, config_hash: str, layer_configs: dict):
+def _toy_profile(path, config_hash: str, layer_configs: dict, base_config: dict | None = None, **end_to_end):
     from svg_ear_compile.profiles import LayerResult, ModelSignature, Profile, write_profile
 
     signature = ModelSignature("WanTransformer3DModel", config_hash, num_layers=2, num_heads=2, head_dim=16, seq_len=48)
     layers = [LayerResult(layer, config) for layer, config in layer_configs.items()]
-    profile = Profile(device="cpu", model=signature, base_config={"min_seq_len": 0}, layers=layers,
-                      end_to_end={"target_psnr_db": 30.0})
+    profile = Profile(device="cpu", model=signature, base_config={"min_seq_len": 0, **(base_config or {})},
+                      layers=layers, end_to_end={"target_psnr_db": 30.0, **end_to_end})
     return write_profile(profile, path)
 
 
@@ -149,6 +149,30 @@ def test_bench_tuned_times_the_profile_and_uniform_configs_side_by_side(tmp_path
     speed_ratio = fastest["median_ms"] / rows["tuned"]["median_ms"]
     assert results["summary"]["tuned_vs_best_uniform"] == pytest.approx(speed_ratio)
     assert f"| uniform@0.05+{variant} |" in capsys.readouterr().out
+
+
+def test_bench_tuned_guides_as_the_profile_was_tuned_and_uniform_configs_route_alike(tmp_path, capsys):
+    bench_tuned = pytest.importorskip("bench_tuned")
+    pytest.importorskip("optuna")
+    from svg_ear_compile.tuner._model import load_model
+
+    model = "tests.tuner._toy:tiny_wan_2_layers"
+    exact = {0: {"budget": 1.0}, 1: {"budget": 1.0}}
+    profile = _toy_profile(tmp_path / "toy.yaml", load_model(model).config_hash(), exact,
+                           base_config={"batch_shares_routing": True}, guidance=5.0, guidance_batched=True)
+    common = ["--model", model, "--profile", str(profile), "--budgets", "0.05", "--steps", "2", "--seeds", "0",
+              "--rounds", "1", "--runs", "1", "--device", "cpu"]
+    results = bench_tuned.main(common)
+    assert (results["guidance"], results["guidance_batched"]) == (5.0, True)
+    rows = {row["config"]: row for row in results["runs"]}
+    assert rows["uniform@0.05"]["settings"]["batch_shares_routing"] is True
+    assert rows["tuned"]["psnr_db"] > 60  # budget 1 in both layers: exact up to float32 rounding
+    assert "2 steps, guidance 5 (one batch per step), seeds" in capsys.readouterr().out
+    assert bench_tuned.main([*common, "--guidance", "1"])["guidance"] == 1.0
+    assert "2 steps, seeds" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        bench_tuned.main([*common, "--guidance", "-2"])
+    assert "--guidance -2.0: expected a number > 0" in capsys.readouterr().err
 
 
 def test_bench_tuned_rejects_another_models_profile_and_a_bad_variant(tmp_path, capsys):

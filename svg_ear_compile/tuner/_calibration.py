@@ -3,8 +3,9 @@
 The model runs under Dynamo with a backend that finds the attention calls exactly as ``svg_ear`` does
 (:func:`svg_ear_compile.backend.plan`, so layer indices agree with the compiled model) and, in front of
 each one it would rewrite, inserts a call that hands Q/K/V to the capture. Memory stays bounded: only
-``max_heads`` evenly spaced heads of batch element 0, only at ``capture_steps`` evenly spaced steps,
-each sample written to its own file as soon as it is seen. The dense final latents of each seed are
+``max_heads`` evenly spaced heads of batch element 0 of a step's first call (with guidance: the
+conditional prompt), only at ``capture_steps`` evenly spaced steps, each sample written to its own
+file as soon as it is seen. The dense final latents of each seed are
 kept too (the end-to-end check compares against them). A manifest written last marks a complete capture;
 a rerun with the same settings reuses it.
 """
@@ -24,7 +25,7 @@ import torch
 from ..backend import plan
 from ..config import SvgEarConfig
 from ..profiles import ModelSignature, graph_signature, write_atomic
-from ._model import TuneModel, TunerError, denoise
+from ._model import Guidance, TuneModel, TunerError, denoise
 
 MANIFEST = "calibration.json"
 _sink: contextvars.ContextVar[Callable[..., None] | None] = contextvars.ContextVar("svg_ear_capture", default=None)
@@ -127,9 +128,11 @@ def capture(
     max_heads: int = 2,
     min_seq_len: int = 0,
     conditions: list[dict[str, Any]] | None = None,
+    guidance: Guidance | None = None,
     settings: dict[str, Any] | None = None,
 ) -> CalibrationSet:
-    """One dense run per seed over ``steps``; returns the :class:`CalibrationSet` written to ``directory``.
+    """One dense run per seed over ``steps`` (with ``guidance``, as the checks run); returns the
+    :class:`CalibrationSet` written to ``directory``.
 
     Reuses a complete capture there made with the same ``settings`` (a dict the caller builds from
     everything that changes the capture).
@@ -145,7 +148,7 @@ def capture(
     current: dict[str, Any] = {}
 
     def sink(layer: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
-        if current["step"] not in chosen_steps:
+        if current["step"] not in chosen_steps or current["call"] != 0:
             return
         heads = evenly_spaced(max_heads, q.shape[1])
         name = f"L{layer:03d}_seed{current['seed']}_step{current['step']:03d}.pt"
@@ -159,14 +162,18 @@ def capture(
                         "timestep": current["timestep"], "heads": heads})
 
     def on_step(step: int, timestep: float) -> None:
-        current.update(step=step, timestep=timestep)
+        current.update(step=step, timestep=timestep, call=-1)
+
+    def counted(**inputs: Any) -> Any:  # numbers a step's calls: two per step with unbatched guidance
+        current["call"] += 1
+        return forward(**inputs)
 
     token = _sink.set(sink)
     try:
         for index, seed in enumerate(seeds):
             current["seed"] = seed
             condition = conditions[index % len(conditions)] if conditions else None
-            final = denoise(forward, tune_model.inputs_for(seed, condition), steps, on_step)
+            final = denoise(counted, tune_model.inputs_for(seed, condition), steps, on_step, guidance)
             _save_tensors(directory / f"dense_seed{seed}.pt", final.detach().to("cpu"))
     finally:
         _sink.reset(token)

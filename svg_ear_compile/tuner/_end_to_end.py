@@ -21,7 +21,7 @@ from .. import ops
 from ..backend import rewrite_graph
 from ..config import SvgEarConfig
 from ._calibration import CalibrationSet
-from ._model import TuneModel, denoise
+from ._model import Guidance, TuneModel, denoise
 from ._objective import psnr
 
 
@@ -58,7 +58,8 @@ def final_psnr(finals: list[torch.Tensor], dense_finals: list[torch.Tensor]) -> 
     return psnr(squared / count, data_range)
 
 
-def _timed(forward: Callable[..., Any], inputs: dict[str, Any], steps: int) -> tuple[torch.Tensor, float]:
+def _timed(forward: Callable[..., Any], inputs: dict[str, Any], steps: int,
+           guidance: Guidance | None) -> tuple[torch.Tensor, float]:
     """The first run's output and the median time of the runs (3 on a GPU, 1 on a CPU)."""
     device = inputs["hidden_states"].device
     outputs, times = [], []
@@ -67,7 +68,7 @@ def _timed(forward: Callable[..., Any], inputs: dict[str, Any], steps: int) -> t
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         start = time.perf_counter()
-        outputs.append(denoise(forward, inputs, steps))
+        outputs.append(denoise(forward, inputs, steps, guidance=guidance))
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         times.append((time.perf_counter() - start) * 1e3)
@@ -75,9 +76,11 @@ def _timed(forward: Callable[..., Any], inputs: dict[str, Any], steps: int) -> t
 
 
 def check(tune_model: TuneModel, config: SvgEarConfig, calibration: CalibrationSet, *, steps: int,
-          conditions: list[dict[str, Any]] | None = None, dense_ms: float | None = None) -> EndToEnd:
+          conditions: list[dict[str, Any]] | None = None, dense_ms: float | None = None,
+          guidance: Guidance | None = None) -> EndToEnd:
     """Final-latent PSNR of ``config`` vs dense over the calibration seeds, and both run times (the
-    dense run is timed only when ``dense_ms`` does not give its time already)."""
+    dense run is timed only when ``dense_ms`` does not give its time already); ``guidance`` as the
+    calibration ran."""
     seeds = calibration.manifest["seeds"]
     sparse = compiled(tune_model, config)
     finals, dense_finals, sparse_ms = [], [], 0.0
@@ -85,17 +88,17 @@ def check(tune_model: TuneModel, config: SvgEarConfig, calibration: CalibrationS
         condition = conditions[index % len(conditions)] if conditions else None
         inputs = tune_model.inputs_for(seed, condition)
         if index == 0:  # a one-step warm-up first, so compile time is not timed
-            denoise(sparse, inputs, 1)
-            final, sparse_ms = _timed(sparse, inputs, steps)
+            denoise(sparse, inputs, 1, guidance=guidance)
+            final, sparse_ms = _timed(sparse, inputs, steps, guidance)
         else:
             ops.reset_centroid_caches()
-            final = denoise(sparse, inputs, steps)
+            final = denoise(sparse, inputs, steps, guidance=guidance)
         finals.append(final.detach().cpu())
         dense_finals.append(calibration.dense_final(seed))
     if dense_ms is None:
         dense_forward = compiled(tune_model, None)
         first = tune_model.inputs_for(seeds[0], conditions[0] if conditions else None)
-        denoise(dense_forward, first, 1)
-        _, dense_ms = _timed(dense_forward, first, steps)
+        denoise(dense_forward, first, 1, guidance=guidance)
+        _, dense_ms = _timed(dense_forward, first, steps, guidance)
     ops.reset_centroid_caches(keep_graphs=False)  # this config's graphs: the next check runs another
     return EndToEnd(final_psnr(finals, dense_finals), dense_ms, sparse_ms)

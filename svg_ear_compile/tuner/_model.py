@@ -3,7 +3,10 @@
 ``--model`` is a diffusers model id or local directory (a Wan transformer, inputs built from
 ``--resolution``), or ``module:function`` returning ``(model, example_inputs)`` (tests, fixtures, any
 other DiT). The loop is flow-matching Euler over ``steps`` (x ← x + (σ_next − σ)·v, timestep = 1000σ):
-enough to compare a sparse run with a dense one from the same noise.
+enough to compare a sparse run with a dense one from the same noise. With classifier-free guidance
+(:class:`Guidance`) each step also runs the unconditional inputs and takes
+``v = v_uncond + w·(v_cond − v_uncond)``, as a serving pipeline does; the sparse op then sees what it
+sees in production (two calls per step, or one batch of two).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import math
 import os
 import re
 from collections.abc import Callable
@@ -27,6 +31,58 @@ ALIASES = {
 
 class TunerError(Exception):
     """A problem with what the user asked for; the CLI prints it as one line and exits 2."""
+
+
+NEGATIVE = "negative_"
+
+
+@dataclass(frozen=True)
+class Guidance:
+    """Classifier-free guidance of the denoising loop: ``v = v_uncond + scale·(v_cond − v_uncond)``.
+
+    ``scale == 1`` is no guidance (one call per step). The unconditional inputs are the conditional
+    ones with every ``negative_<name>`` input in place of ``<name>`` (a condition may carry, say,
+    ``negative_encoder_hidden_states``); without any, ``encoder_hidden_states`` is zeroed (the
+    fixture's unconditional prompt). ``batched``: both in one call of batch 2 (as the fixture's
+    sampler does by default), else two calls per step, conditional first (as diffusers' ``WanPipeline``
+    does); ``SvgEarConfig.refresh_every`` counts calls, so it matters which.
+
+        >>> Guidance(5.0).calls_per_step, Guidance(5.0, batched=True).calls_per_step, Guidance().calls_per_step
+        (2, 1, 1)
+    """
+
+    scale: float = 1.0
+    batched: bool = False
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.scale, (int, float)) and math.isfinite(self.scale) and self.scale > 0):
+            raise TunerError(f"--guidance {self.scale!r}: expected a number > 0 (1: no guidance)")
+
+    @property
+    def active(self) -> bool:
+        return self.scale != 1.0
+
+    @property
+    def calls_per_step(self) -> int:
+        return 2 if self.active and not self.batched else 1
+
+    def split(self, inputs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """The conditional inputs and the unconditional ones (None without guidance)."""
+        conditional = {k: v for k, v in inputs.items() if not k.startswith(NEGATIVE)}
+        if not self.active:
+            return conditional, None
+        negatives = {k[len(NEGATIVE):]: v for k, v in inputs.items() if k.startswith(NEGATIVE)}
+        unknown = sorted(set(negatives) - set(conditional))
+        if unknown:
+            raise TunerError(f"--guidance: negative input(s) {[NEGATIVE + k for k in unknown]} replace no model "
+                             f"input (the inputs are {sorted(conditional)})")
+        if not negatives:
+            prompt = conditional.get("encoder_hidden_states")
+            if not isinstance(prompt, torch.Tensor):
+                raise TunerError("--guidance needs the unconditional inputs: the model's inputs have no "
+                                 "'encoder_hidden_states' to zero; give 'negative_<input>' entries in --conditions")
+            negatives = {"encoder_hidden_states": torch.zeros_like(prompt)}
+        return conditional, {**conditional, **negatives}
 
 
 @dataclass
@@ -135,25 +191,52 @@ def _wan_inputs(model: torch.nn.Module, spec: str, resolution: str) -> dict[str,
 
 
 def denoise(forward: Callable[..., Any], inputs: dict[str, Any], steps: int,
-            on_step: Callable[[int, float], None] | None = None) -> torch.Tensor:
+            on_step: Callable[[int, float], None] | None = None, guidance: Guidance | None = None) -> torch.Tensor:
     """Flow-matching Euler from ``inputs["hidden_states"]`` (the noise) over ``steps``; the final latents.
 
-    ``on_step(step, timestep)`` runs before each model call (calibration capture listens to it).
+    ``on_step(step, timestep)`` runs before each step's model calls (calibration capture listens to it);
+    ``guidance`` adds the unconditional calls (see :class:`Guidance`).
     """
+    guidance = guidance or Guidance()
+    conditional, unconditional = guidance.split(inputs)
+    batched = unconditional is not None and guidance.batched
+    if batched:
+        conditional, unconditional = _batched(conditional, unconditional), None
     latents = inputs["hidden_states"]
     sigmas = torch.linspace(1.0, 0.0, steps + 1).tolist()
-    batch = latents.shape[0]
     for step in range(steps):
         timestep = 1000.0 * sigmas[step]
         if on_step is not None:
             on_step(step, timestep)
-        call = {**inputs, "hidden_states": latents,
-                "timestep": torch.full((batch,), timestep, device=latents.device, dtype=inputs["timestep"].dtype)}
-        with torch.no_grad():
-            out = forward(**call)
-        velocity = out[0] if isinstance(out, (tuple, list)) else getattr(out, "sample", out)
+        if batched:
+            both = _velocity(forward, conditional, torch.cat([latents, latents]), timestep)
+            velocity, uncond_velocity = both.chunk(2)
+        else:
+            velocity = _velocity(forward, conditional, latents, timestep)
+            if unconditional is not None:
+                uncond_velocity = _velocity(forward, unconditional, latents, timestep)
+        if guidance.active:
+            velocity = uncond_velocity.float() + guidance.scale * (velocity.float() - uncond_velocity.float())
         latents = latents + (sigmas[step + 1] - sigmas[step]) * velocity.to(latents.dtype)
     return latents
+
+
+def _velocity(forward: Callable[..., Any], inputs: dict[str, Any], latents: torch.Tensor,
+              timestep: float) -> torch.Tensor:
+    """The model's output at ``latents`` and ``timestep`` (one value for the whole batch)."""
+    call = {**inputs, "hidden_states": latents,
+            "timestep": torch.full((latents.shape[0],), timestep, device=latents.device,
+                                   dtype=inputs["timestep"].dtype)}
+    with torch.no_grad():
+        out = forward(**call)
+    return out[0] if isinstance(out, (tuple, list)) else getattr(out, "sample", out)
+
+
+def _batched(conditional: dict[str, Any], unconditional: dict[str, Any]) -> dict[str, Any]:
+    """One batch of both: every tensor input with the latents' batch size, conditional rows first."""
+    batch = conditional["hidden_states"].shape[0]
+    return {k: torch.cat([v, unconditional[k]]) if isinstance(v, torch.Tensor) and v.dim() and v.shape[0] == batch
+            else v for k, v in conditional.items()}
 
 
 def timestep_dtype_fix(inputs: dict[str, Any]) -> dict[str, Any]:

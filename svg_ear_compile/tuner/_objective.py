@@ -1,13 +1,14 @@
-"""The per-layer objective: the op's latency per step of a run, constrained to PSNR ≥ the layer's target.
+"""The per-layer objective: the op's latency per call of a run, constrained to PSNR ≥ the layer's target.
 
 For a candidate override, :class:`LayerEvaluator` runs the SVG-EAR op over the layer's calibration
 samples in (seed, step) order with one centroid cache per seed (so later steps are warm-started, as in
 a real run), compares each output with exact attention, and times the calls on this device (captured
-heads repeated up to the layer's full head count, so the timing sees a full-size call). A run of
-``run_steps`` denoising steps makes one cold call (k-means from scratch) and ``run_steps − 1`` warm
-ones, so the latency minimised is the per-step mean of such a run::
+heads repeated up to the layer's full head count, so the timing sees a full-size call). A run that
+calls the layer ``run_calls`` times (its denoising steps, twice that with unbatched guidance) makes one
+cold call (k-means from scratch) and ``run_calls − 1`` warm ones, so the latency minimised is the
+per-call mean of such a run::
 
-    latency = warm + (cold − warm) / run_steps      (medians of the timed warm and cold calls)
+    latency = warm + (cold − warm) / run_calls      (medians of the timed warm and cold calls)
     psnr = 10·log10(range² / mse)   over all samples; range = max − min of the exact outputs (capped at 100 dB)
     constraint = target − psnr      (≤ 0 is feasible; Optuna ≥ 5 ``trial.set_constraint``)
 """
@@ -57,7 +58,7 @@ def exact_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, chunk_row
 
 @dataclass(frozen=True)
 class Measurement:
-    latency_ms: float  # per step of a run: warm + (cold − warm) / run_steps
+    latency_ms: float  # per call of a run: warm + (cold − warm) / run_calls
     psnr_db: float
     density: float
     warm_ms: float
@@ -72,11 +73,11 @@ def _synchronize(device: torch.device) -> None:
 class LayerEvaluator:
     """Measures candidate configs of one layer on its calibration samples (see the module docstring)."""
 
-    def __init__(self, samples: list[dict[str, Any]], base: SvgEarConfig, *, full_heads: int, run_steps: int,
+    def __init__(self, samples: list[dict[str, Any]], base: SvgEarConfig, *, full_heads: int, run_calls: int,
                  device: torch.device | str = "cpu", repeats: int = 1) -> None:
-        if run_steps < 1:
-            raise ValueError(f"LayerEvaluator: run_steps={run_steps} must be >= 1")
-        self.run_steps = run_steps
+        if run_calls < 1:
+            raise ValueError(f"LayerEvaluator: run_calls={run_calls} must be >= 1")
+        self.run_calls = run_calls
         self.device = torch.device(device)
         self.base = base.replace(min_seq_len=0, dense_layers=0, dense_above_timestep=None, layer_overrides={})
         self.repeats = max(1, repeats)
@@ -115,7 +116,7 @@ class LayerEvaluator:
         return out[:, :sample["heads"]].float(), (time.perf_counter() - start) * 1e3, stats["density"]
 
     def evaluate(self, overrides: dict[str, Any]) -> Measurement:
-        """Latency per step of a run (see the module docstring), PSNR and density of ``overrides``
+        """Latency per call of a run (see the module docstring), PSNR and density of ``overrides``
         applied to the base config."""
         config = self.base.replace(**overrides)
         self._run(self.samples[0], config, SvgEarState())  # these settings' first call compiles: not timed
@@ -133,7 +134,7 @@ class LayerEvaluator:
         for _ in range(self.repeats if times else self.repeats + 1):
             times.append(self._run(last, config, states[last["seed"]])[1])
         warm_ms, cold_ms = statistics.median(times), statistics.median(cold_times)
-        return Measurement(warm_ms + (cold_ms - warm_ms) / self.run_steps, psnr(squared_error / count, self.data_range),
+        return Measurement(warm_ms + (cold_ms - warm_ms) / self.run_calls, psnr(squared_error / count, self.data_range),
                            sum(densities) / len(densities), warm_ms, cold_ms)
 
 

@@ -81,7 +81,7 @@ def run_task(
     device: str,
     repeats: int,
     seed: int,
-    run_steps: int,
+    run_calls: int,
     on_trial: Callable[[int], None] | None = None,
 ) -> None:
     """Run ``task``'s layer study until it has ``n_trials`` complete trials or ``timeout`` seconds pass."""
@@ -99,7 +99,7 @@ def run_task(
     seq_len = samples[0]["q"].shape[2]
     triton = torch.device(device).type == "cuda" and base.impl != "reference"
     space = SearchSpace.for_layer(seq_len, triton=triton)
-    evaluator = LayerEvaluator(samples, base, full_heads=calibration.full_heads, run_steps=run_steps, device=device,
+    evaluator = LayerEvaluator(samples, base, full_heads=calibration.full_heads, run_calls=run_calls, device=device,
                                repeats=repeats)
     study.set_user_attr("dense_latency_ms", evaluator.dense_latency_ms)
     if not study.get_trials(deepcopy=False):

@@ -33,7 +33,7 @@ from ..config import SvgEarConfig
 from ..profiles import LayerResult, Profile, ProfileError, write_profile
 from . import _end_to_end
 from ._calibration import capture
-from ._model import TunerError, load_model
+from ._model import Guidance, TunerError, load_model
 from ._objective import LayerEvaluator
 from ._search import EXACT_LAYER, LayerChoice, Task, choose, completed, open_storage, study_name
 from ._search_space import BUDGET_RANGE, SearchSpace, uniform_config
@@ -71,7 +71,13 @@ class TuneSettings:
     keep_sparse: bool = False
     max_refresh: int = 4
     uniform_trials: int = 24
+    guidance: float = 1.0
+    guidance_batched: bool = False
     command: str = ""
+
+    @property
+    def guidance_mode(self) -> Guidance:
+        return Guidance(self.guidance, self.guidance_batched)
 
     def as_command(self) -> str:
         """The ``svg-ear-tune`` line that runs these settings (what a profile records when none was given)."""
@@ -83,7 +89,9 @@ class TuneSettings:
                  "--study-name": self.study_name, "--out": self.out, "--workers": self.workers,
                  "--rounds": self.rounds, "--min-seq-len": self.min_seq_len, "--device": self.device,
                  "--dtype": self.dtype, "--repeats": self.repeats, "--seed": self.seed,
-                 "--max-refresh": self.max_refresh, "--uniform-trials": self.uniform_trials}
+                 "--max-refresh": self.max_refresh, "--uniform-trials": self.uniform_trials,
+                 "--guidance": self.guidance if self.guidance != 1.0 else None,
+                 "--guidance-calls": "batched" if self.guidance_batched else None}
         words = ["svg-ear-tune"] + [w for k, v in flags.items() if v is not None for w in (k, str(v))]
         if self.uniform_budgets:
             words += ["--uniform-budgets", *map(str, self.uniform_budgets)]
@@ -139,6 +147,21 @@ def _load_conditions(path: str | None) -> list[dict[str, Any]] | None:
     return conditions
 
 
+def _base_fields(settings: TuneSettings) -> dict[str, Any]:
+    """The fields every layer's config shares (a profile's ``base_config``). Batched guidance routes both
+    prompts alike (``batch_shares_routing``): their errors then cancel in ``v_u + w·(v_c − v_u)``
+    (+2.6 to +2.9 dB on the fixture at equal density, ``benchmarks/RESULTS.md``, ninth session)."""
+    fields: dict[str, Any] = {"min_seq_len": settings.min_seq_len}
+    if settings.guidance_mode.active and settings.guidance_batched:
+        fields["batch_shares_routing"] = True
+    return fields
+
+
+def _guidance_slug(guidance: Guidance) -> str:
+    """The study-name part that keeps differently guided calibrations apart ('' without guidance)."""
+    return f"/cfg{guidance.scale:g}{'b' if guidance.batched else 'x2'}" if guidance.active else ""
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")
 
@@ -169,6 +192,7 @@ def tune(settings: TuneSettings, progress: Progress | None = None) -> TuneResult
         raise TunerError(f"--max-refresh {settings.max_refresh}: must be at least 1 (1: no routing reuse)")
     if settings.uniform_trials < 0:
         raise TunerError(f"--uniform-trials {settings.uniform_trials}: must be at least 0 (0: no uniform stage)")
+    guidance = settings.guidance_mode  # checks the scale
     out = pathlib.Path(settings.out)
     _check_writable(out)
     device = settings.device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -176,23 +200,27 @@ def tune(settings: TuneSettings, progress: Progress | None = None) -> TuneResult
     device_name = torch.cuda.get_device_name(device) if device.startswith("cuda") else "cpu"
     conditions = _load_conditions(settings.conditions)
     tune_model = load_model(settings.model, resolution=settings.resolution, device=device, dtype=dtype)
-    base = SvgEarConfig(min_seq_len=settings.min_seq_len)
+    for condition in conditions or [None]:
+        guidance.split(tune_model.inputs_for(0, condition))  # a missing unconditional input fails here, not later
+    base = SvgEarConfig(**_base_fields(settings))
 
     progress.phase("calibration (dense run)", 0)
     capture_settings = {"model": settings.model, "config_hash": tune_model.config_hash(),
                         "resolution": settings.resolution, "steps": settings.steps, "seeds": list(settings.seeds),
                         "conditions": settings.conditions, "capture_steps": settings.capture_steps,
                         "max_heads": settings.max_heads, "min_seq_len": settings.min_seq_len,
-                        "device": device_name, "dtype": str(dtype)}
+                        "device": device_name, "dtype": str(dtype), "guidance": settings.guidance,
+                        "guidance_batched": settings.guidance_batched}
     calibration = capture(tune_model, out / "calibration", seeds=settings.seeds, steps=settings.steps,
                           capture_steps=settings.capture_steps, max_heads=settings.max_heads,
-                          min_seq_len=settings.min_seq_len, conditions=conditions, settings=capture_settings)
+                          min_seq_len=settings.min_seq_len, conditions=conditions, guidance=guidance,
+                          settings=capture_settings)
     progress.update(len(settings.seeds), f"{len(calibration.layers)} layers captured")
     signature = calibration.signature
     storage_spec = settings.storage or str(out / "study.journal")
     prefix = settings.study_name or (f"svg-ear/{signature.class_name}/{signature.config_hash}/{_slug(device_name)}/"
                                      f"S{signature.seq_len}/psnr{settings.psnr_target:g}+{settings.layer_margin:g}/"
-                                     f"steps{settings.steps}")
+                                     f"steps{settings.steps}{_guidance_slug(guidance)}")
     storage = open_storage(storage_spec)
     workers = settings.workers or max(1, torch.cuda.device_count() if device.startswith("cuda") else 1)
     repeats = settings.repeats or (5 if device.startswith("cuda") else 1)
@@ -200,7 +228,7 @@ def tune(settings: TuneSettings, progress: Progress | None = None) -> TuneResult
     targets = {layer: settings.psnr_target + settings.layer_margin for layer in calibration.layers}
     job = {"calibration": str(calibration.directory), "storage": storage_spec, "prefix": prefix,
            "n_trials": settings.n_trials, "base": base.to_dict(), "device": device, "repeats": repeats,
-           "seed": settings.seed, "steps": settings.steps}
+           "seed": settings.seed, "run_calls": settings.steps * guidance.calls_per_step}
 
     rounds: list[dict[str, float]] = []
     tasks = [Task(layer, 0, targets[layer]) for layer in calibration.layers]
@@ -212,7 +240,7 @@ def tune(settings: TuneSettings, progress: Progress | None = None) -> TuneResult
         nonlocal dense_ms
         config = base.replace(layer_overrides={c.layer: c.config for c in choices})
         result = _end_to_end.check(tune_model, config, calibration, steps=settings.steps, conditions=conditions,
-                                   dense_ms=dense_ms)
+                                   dense_ms=dense_ms, guidance=guidance)
         dense_ms = result.dense_ms
         return result
 
@@ -262,7 +290,7 @@ def tune(settings: TuneSettings, progress: Progress | None = None) -> TuneResult
         if uniform_search is not None and (result.psnr_db < settings.psnr_target
                                            or uniform_search.sparse_ms < result.sparse_ms):
             chosen_by = "uniform search"
-            choices = [_measured(calibration, base, c, uniform_search.params, device, repeats, settings.steps)
+            choices = [_measured(calibration, base, c, uniform_search.params, device, repeats, job["run_calls"])
                        for c in _with_config(choices, uniform_search.params)]
             result = _end_to_end.EndToEnd(uniform_search.psnr_db, uniform_search.dense_ms, uniform_search.sparse_ms)
     if result.psnr_db >= settings.psnr_target and sparse:
@@ -270,7 +298,7 @@ def tune(settings: TuneSettings, progress: Progress | None = None) -> TuneResult
                                            rounds, progress)
     uniform = _uniform_baselines(settings, tune_model, base, calibration, conditions, progress)
     profile = Profile(
-        device=device_name, model=signature, base_config={"min_seq_len": settings.min_seq_len},
+        device=device_name, model=signature, base_config=_base_fields(settings),
         layers=[LayerResult(layer=c.layer, config=c.config, latency_ms=c.latency_ms, psnr_db=c.psnr_db,
                             target_psnr_db=c.target_psnr_db, dense_latency_ms=c.dense_latency_ms, trials=c.trials)
                 for c in choices],
@@ -280,6 +308,7 @@ def tune(settings: TuneSettings, progress: Progress | None = None) -> TuneResult
                     "relaxed_db": relaxed_db, "chosen_by": chosen_by,
                     "uniform_search": None if uniform_search is None else dataclasses.asdict(uniform_search),
                     "steps": settings.steps, "seeds": list(settings.seeds), "study": prefix, "storage": storage_spec,
+                    "guidance": settings.guidance, "guidance_batched": settings.guidance_batched,
                     **_versus_uniform(uniform, result.sparse_ms, settings.psnr_target)},
         versions=_versions(), created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         command=settings.command or settings.as_command(),
@@ -393,13 +422,13 @@ def _with_config(choices: list[LayerChoice], config: dict[str, Any], only: int |
 
 
 def _measured(calibration: Any, base: SvgEarConfig, choice: LayerChoice, params: dict[str, Any], device: str,
-              repeats: int, steps: int) -> LayerChoice:
+              repeats: int, run_calls: int) -> LayerChoice:
     """``choice`` under ``params``, measured on its layer's samples as a trial would be (routing reuse
     aside: the captured steps are not adjacent); a config chosen end to end has no per-layer target."""
     if choice.config == EXACT_LAYER:
         return choice
     evaluator = LayerEvaluator(calibration.samples(choice.layer), base, full_heads=calibration.full_heads,
-                               run_steps=steps, device=device, repeats=repeats)
+                               run_calls=run_calls, device=device, repeats=repeats)
     measured = evaluator.evaluate({k: v for k, v in params.items() if k != "refresh_every"})
     return dataclasses.replace(choice, latency_ms=measured.latency_ms, psnr_db=measured.psnr_db, target_psnr_db=None)
 
@@ -415,7 +444,7 @@ def _uniform_baselines(settings: TuneSettings, tune_model: Any, base: SvgEarConf
     results = []
     for done, budget in enumerate(settings.uniform_budgets, 1):
         check = _end_to_end.check(tune_model, uniform_config(base, seq_len, budget), calibration,
-                                  steps=settings.steps, conditions=conditions)
+                                  steps=settings.steps, conditions=conditions, guidance=settings.guidance_mode)
         results.append({"budget": budget, "psnr_db": check.psnr_db, "sparse_ms": check.sparse_ms,
                         "dense_ms": check.dense_ms})
         progress.update(done, f"budget {budget:g}: PSNR {check.psnr_db:.2f} dB, {check.sparse_ms:.1f} ms")

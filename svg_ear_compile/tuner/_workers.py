@@ -46,7 +46,7 @@ def run_job(job: dict[str, Any], worker_index: int = 0, on_trial: Callable[[Task
             timeout = (job["deadline"] - time.time()) / (len(tasks) - index)
         run_task(task, storage=storage, prefix=job["prefix"], calibration=calibration, base=base,
                  n_trials=job["n_trials"], timeout=timeout, device=job["device"], repeats=job["repeats"],
-                 seed=job["seed"] + 7919 * worker_index + task.round, run_steps=job["steps"],
+                 seed=job["seed"] + 7919 * worker_index + task.round, run_calls=job["run_calls"],
                  on_trial=None if on_trial is None else (lambda done, task=task: on_trial(task, done)))
 
 

@@ -38,7 +38,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--resolution", help="HEIGHTxWIDTHxFRAMES of the clip (diffusers models), e.g. 480x832x81")
     parser.add_argument("--steps", type=int, default=10, help="denoising steps of the calibration/check runs")
     parser.add_argument("--seeds", type=_seeds, default=[0], help="calibration seeds, e.g. 0,1,2")
-    parser.add_argument("--conditions", help="torch file: a list of dicts of model inputs (e.g. prompt embeddings)")
+    parser.add_argument("--conditions", help="torch file: a list of dicts of model inputs (e.g. prompt embeddings; "
+                        "'negative_<input>' entries are the unconditional inputs of --guidance)")
+    parser.add_argument("--guidance", type=float, default=1.0,
+                        help="classifier-free guidance scale of the calibration and check runs (1: none; Wan "
+                             "pipelines use 5). Without negative_* inputs the prompt is zeroed")
+    parser.add_argument("--guidance-calls", choices=("two", "batched"), default="two",
+                        help="two calls per step, conditional first (diffusers' WanPipeline), or one batch of "
+                             "both (then every config routes both alike: batch_shares_routing)")
     parser.add_argument("--capture-steps", type=int, default=2, help="steps whose Q/K/V are captured")
     parser.add_argument("--max-heads", type=int, default=2, help="heads captured per layer (memory bound)")
     parser.add_argument("--psnr-target", type=float, default=30.0, help="end-to-end PSNR target (dB) vs dense")
@@ -146,6 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             rounds=args.rounds, min_seq_len=args.min_seq_len, device=args.device, dtype=args.dtype,
             repeats=args.repeats, seed=args.seed, plot=not args.no_plot, uniform_budgets=args.uniform_budgets,
             keep_sparse=args.keep_sparse, max_refresh=args.max_refresh, uniform_trials=args.uniform_trials,
+            guidance=args.guidance, guidance_batched=args.guidance_calls == "batched",
             command=shlex.join(["svg-ear-tune", *(sys.argv[1:] if argv is None else argv)]),
         )
         bar = _Bar(not args.quiet)

@@ -43,6 +43,8 @@ def _trials(journal: pathlib.Path) -> dict[str, list]:
     ("tests.tuner._toy:not_a_model", [], "must return (model, example_inputs dict)"),
     (TOY, ["--trials", "0"], "give a trial budget"),
     (TOY, ["--conditions", "/no/such/file.pt"], "--conditions '/no/such/file.pt': cannot load it"),
+    (TOY, ["--guidance", "0"], "--guidance 0.0: expected a number > 0"),
+    (TOY, ["--guidance", "nan"], "--guidance nan: expected a number > 0"),
 ])
 def test_bad_input_is_one_clear_message_and_nothing_written(tmp_path, capsys, model, extra, message):
     out = tmp_path / "out"
@@ -118,3 +120,23 @@ def test_summary_names_exact_layers_and_why(tmp_path, capsys):
     out = capsys.readouterr().out
     assert out.count("exact attention (no sparse config was faster)") == 2
     assert "min_seq_len=2147483647" not in out
+
+
+def test_batched_guidance_tunes_guided_runs_and_routes_both_prompts_alike(tmp_path):
+    from svg_ear_compile.profiles import read_profile
+    from svg_ear_compile.tuner._end_to_end import compiled, final_psnr
+    from svg_ear_compile.tuner._model import Guidance, denoise, load_model
+
+    out = tmp_path / "out"
+    assert main(["--model", TOY, "--out", str(out), "--trials", "3", *FAST, "--keep-sparse", "--guidance", "5",
+                 "--guidance-calls", "batched"]) == 0
+    profile = read_profile(next(out.glob("*.yaml")))
+    assert profile.config().batch_shares_routing  # what the backend runs with this profile
+    assert profile.end_to_end["guidance"] == 5.0 and profile.end_to_end["guidance_batched"]
+    assert "--guidance 5" in profile.command and "--guidance-calls batched" in profile.command
+    # The recorded PSNR is that of guided runs: recompute it from a guided sparse run and a guided dense one.
+    tune_model, guidance = load_model(TOY), Guidance(5.0, batched=True)
+    inputs = tune_model.inputs_for(0)
+    dense = denoise(tune_model.model, inputs, 3, guidance=guidance)
+    sparse = denoise(compiled(tune_model, profile.config()), inputs, 3, guidance=guidance)
+    assert profile.end_to_end["psnr_db"] == pytest.approx(final_psnr([sparse], [dense]), abs=1e-3)

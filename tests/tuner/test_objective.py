@@ -28,5 +28,5 @@ def test_output_psnr_is_the_direct_formula():
 
 def test_a_run_needs_at_least_one_step():
     sample = {"seed": 0, "step": 0, **{name: torch.randn(1, 1, 32, 8) for name in ("q", "k", "v")}}
-    with pytest.raises(ValueError, match="run_steps=0"):
-        LayerEvaluator([sample], SvgEarConfig(), full_heads=1, run_steps=0)
+    with pytest.raises(ValueError, match="run_calls=0"):
+        LayerEvaluator([sample], SvgEarConfig(), full_heads=1, run_calls=0)

@@ -49,7 +49,7 @@ def test_every_chosen_layer_config_meets_its_target_on_calibration_data(tuned):
         if entry.config == EXACT_LAYER:
             continue
         evaluator = LayerEvaluator(calibration.samples(entry.layer), SvgEarConfig(min_seq_len=0),
-                                   full_heads=calibration.full_heads, run_steps=3)
+                                   full_heads=calibration.full_heads, run_calls=3)
         searched = {k: v for k, v in entry.config.items() if k != "refresh_every"}  # set end to end afterwards
         measured = evaluator.evaluate(searched)  # an independent re-measurement of the chosen config
         assert measured.psnr_db >= entry.target_psnr_db - 1e-6
