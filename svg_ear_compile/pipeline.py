@@ -11,11 +11,11 @@ with a stage timer.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import os
 import types
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -41,7 +41,7 @@ def no_timer(stage: str) -> contextlib.AbstractContextManager:
     return contextlib.nullcontext()
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class SharedKeys:
     """Keys every query attends exactly (HunyuanVideo's text tokens): ``(B, H, T, D)``, ``(B, H, T, Dv)``
     and ``valid`` ``(B, T)`` bool (padded ones enter neither attention nor compensation)."""
@@ -110,8 +110,7 @@ def run_pipeline(
     step = _SparseStep(config, kernels, timer, num_q_clusters, num_k_clusters, 1.0 / math.sqrt(head_dim),
                        (config.kmeans_iters_init if cold_q else config.kmeans_iters,
                         config.kmeans_iters_init if cold_k else config.kmeans_iters),
-                       keep_layouts=config.refresh_every > 1 or shares_routing)
-    fresh_step = _BatchSharedStep(step, heads, config.refresh_every > 1) if shares_routing else step
+                       keep_layouts=config.refresh_every > 1, routing_groups=heads if shares_routing else None)
     graphed = (kernels and graphs.wanted(config.cuda_graph, groups * seq_len) and timer is no_timer
                and graphs.can_capture(q.device))
     key = (_config_key(config), graphs.signature(inputs))
@@ -126,11 +125,11 @@ def run_pipeline(
                        key_labels=routing.key_labels, selected=routing.selected)
     else:
         if graphed and not (cold_q or cold_k):
-            outputs, centroids = graphs.run_graphed(state.graphs, key, fresh_step, inputs, warm)
+            outputs, centroids = graphs.run_graphed(state.graphs, key, step, inputs, warm)
         else:
             init = (kmeans_ref.strided_init(routed["queries"], num_q_clusters) if cold_q else warm[0],
                     kmeans_ref.strided_init(routed["keys"], num_k_clusters) if cold_k else warm[1])
-            outputs, centroids = fresh_step(inputs, init, None)
+            outputs, centroids = step(inputs, init, None)
         state.update(*centroids, cold=cold_q or cold_k)
         state.keep_routing(_kept_routing(key, outputs) if config.refresh_every > 1 else None)
 
@@ -153,7 +152,7 @@ def run_pipeline(
     return outputs["out"].reshape(batch, heads, seq_len, v.shape[-1]).to(q.dtype), stats
 
 
-@dataclass
+@dataclasses.dataclass
 class _SparseStep:
     """One call of the pipeline on grouped ``(G, S, D)`` inputs from given initial centroids.
 
@@ -162,6 +161,11 @@ class _SparseStep:
     are those of the last assignment; its update is the cluster means the attention needs anyway,
     so k-means runs ``iters − 1`` updates of its own and the means become the next call's centroids
     (``iters = 0``: the labels of the given centroids, which stay as they are).
+
+    ``routing_groups`` (``SvgEarConfig.batch_shares_routing``: the heads of one video): only the first
+    ``routing_groups`` groups cluster and route (centroids are theirs), and group ``g`` attends through
+    the clustering and block map of group ``g mod routing_groups``, with its own key and value cluster
+    means for the compensation; every group's attention runs in one launch.
     """
 
     config: SvgEarConfig
@@ -171,54 +175,63 @@ class _SparseStep:
     num_k_clusters: int
     scale: float
     iters: tuple[int, int]
-    keep_layouts: bool = False  # also return the layouts (a kept or shared routing needs them)
+    keep_layouts: bool = False  # also return the layouts (a kept routing needs them)
+    routing_groups: int | None = None  # None: every group routes itself
 
     def __call__(self, inputs: dict[str, torch.Tensor], centroids: tuple[torch.Tensor, torch.Tensor],
                  out: torch.Tensor | None) -> tuple[dict[str, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
         config, triton, timer, scale = self.config, self.kernels, self.timer, self.scale
         queries, keys, values = inputs["queries"], inputs["keys"], inputs["values"]
         iters_q, iters_k = self.iters
+        routed = self.routing_groups or queries.shape[0]
+        videos = queries.shape[0] // routed
         kmeans = triton.kmeans.kmeans if triton else kmeans_ref.kmeans
         # Lloyd iterations but the last update, which is the cluster means computed below anyway.
         with timer("kmeans_q"):
-            q_centroids, q_labels = kmeans(queries, centroids[0], max(iters_q - 1, 0))
+            q_centroids, q_labels = kmeans(queries[:routed], centroids[0], max(iters_q - 1, 0))
         with timer("kmeans_k"):
-            k_centroids, k_labels = kmeans(keys, centroids[1], max(iters_k - 1, 0))
+            k_centroids, k_labels = kmeans(keys[:routed], centroids[1], max(iters_k - 1, 0))
 
         with timer("permute"):
-            query_layout = permute_ref.cluster_layout(q_labels, self.num_q_clusters)
-            key_layout = permute_ref.cluster_layout(k_labels, self.num_k_clusters)
+            query_layout = _tiled(permute_ref.cluster_layout(q_labels, self.num_q_clusters), videos)
+            key_layout = _tiled(permute_ref.cluster_layout(k_labels, self.num_k_clusters), videos)
             queries_sorted, keys_sorted, values_sorted = self._sorted(inputs, query_layout, key_layout)
         with timer("stats"):
+            query_sizes = query_layout.sizes[:routed]
             if triton:
-                query_means = triton.cluster_stats.segment_means(queries_sorted, query_layout.offsets)[0]
+                query_means = triton.cluster_stats.segment_means(queries_sorted[:routed],
+                                                                 query_layout.offsets[:routed])[0]
             else:
-                query_means = cluster_stats_ref.cluster_means(queries, q_labels, query_layout.sizes)
+                query_means = cluster_stats_ref.cluster_means(queries[:routed], q_labels, query_sizes)
             key_means, value_means = self._key_stats(keys_sorted, values_sorted, key_layout)
+        # Routing sees the routed groups only.
+        key_sizes, routed_key_means, routed_value_means = (key_layout.sizes[:routed], key_means[:routed],
+                                                          value_means[:routed])
         with timer("mass"):
             mass_dtype = torch.float64 if queries.dtype == torch.float64 else torch.float32
-            mass = centroid_mass_ref.centroid_mass(query_means.to(mass_dtype), key_means.to(mass_dtype),
-                                                   key_layout.sizes, scale)
+            mass = centroid_mass_ref.centroid_mass(query_means.to(mass_dtype), routed_key_means.to(mass_dtype),
+                                                   key_sizes, scale)
         log_error = None
         if config.routing == "error_aware" and (config.budget is None or config.budget < 1.0):
             with timer("probe"):
                 if triton:
-                    log_error = triton.probe.log_error_probe(query_means, keys_sorted, values_sorted,
-                                                             key_layout.offsets, key_means, value_means, scale)
+                    log_error = triton.probe.log_error_probe(query_means, keys_sorted[:routed], values_sorted[:routed],
+                                                             key_layout.offsets[:routed], routed_key_means,
+                                                             routed_value_means, scale)
                 else:
-                    log_error = probe_ref.log_error_probe(query_means, keys, values, k_labels, key_means,
-                                                          value_means, key_layout.sizes, scale)
+                    log_error = probe_ref.log_error_probe(query_means, keys[:routed], values[:routed], k_labels,
+                                                          routed_key_means, routed_value_means, key_sizes, scale)
         with timer("routing"):
-            selected = routing_ref.route(mass, log_error, query_layout.sizes, key_layout.sizes, config)
+            selected = _tile(routing_ref.route(mass, log_error, query_sizes, key_sizes, config), videos)
             block_map = BlockMap.from_selection(selected, query_layout.sizes, key_layout.sizes, check_sizes=False)
         result = self._attend(inputs, (queries_sorted, keys_sorted, values_sorted), query_layout, key_layout,
                               block_map, (key_means, value_means), out)
-        outputs = {"out": result, "density_per_head": block_map.density(), "query_labels": q_labels,
-                   "key_labels": k_labels, "selected": block_map.selected}
+        outputs = {"out": result, "density_per_head": block_map.density(), "query_labels": _tile(q_labels, videos),
+                   "key_labels": _tile(k_labels, videos), "selected": block_map.selected}
         if self.keep_layouts:  # what reusing calls take (see :class:`~.state.Routing`)
             outputs.update(layout_tensors(query_layout, key_layout))
-        next_centroids = (_lloyd_update(query_means, query_layout.sizes, q_centroids) if iters_q else q_centroids,
-                          _lloyd_update(key_means, key_layout.sizes, k_centroids) if iters_k else k_centroids)
+        next_centroids = (_lloyd_update(query_means, query_sizes, q_centroids) if iters_q else q_centroids,
+                          _lloyd_update(routed_key_means, key_sizes, k_centroids) if iters_k else k_centroids)
         return outputs, next_centroids
 
     def reuse(self, inputs: dict[str, torch.Tensor], centroids: tuple[torch.Tensor, torch.Tensor],
@@ -279,39 +292,15 @@ class _SparseStep:
 _SHARED_NAMES = ("shared_keys", "shared_values", "shared_valid")
 
 
-@dataclass
-class _BatchSharedStep:
-    """A fresh call that routes the batch's first video only (``SvgEarConfig.batch_shares_routing``).
-
-    The first ``heads`` groups run the whole step; the other videos' groups attend through its
-    clustering and block map, as a reusing call does (their own key and value cluster means), so
-    group ``b·heads + h`` is routed as group ``h``. Same signature as :class:`_SparseStep`; the layouts
-    are among the outputs only with ``keep_layouts`` (a kept routing needs them).
-    """
-
-    step: _SparseStep
-    heads: int
-    keep_layouts: bool
-
-    def __call__(self, inputs: dict[str, torch.Tensor], centroids: tuple[torch.Tensor, torch.Tensor],
-                 out: torch.Tensor | None) -> tuple[dict[str, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
-        heads = self.heads
-        first, next_centroids = self.step({name: t[:heads] for name, t in inputs.items()}, centroids,
-                                          None if out is None else out[:heads])
-        videos = inputs["queries"].shape[0] // heads
-        layouts = layout_tensors(*layouts_from(first))
-        routing = {name: _tile(t, videos - 1) for name, t in (*layouts.items(), ("selected", first["selected"]))}
-        others = self.step.reuse({**{name: t[heads:] for name, t in inputs.items()}, **routing}, centroids,
-                                 None if out is None else out[heads:])[0]
-        outputs = {name: _tile(t, videos) for name, t in first.items()
-                   if name != "out" and (self.keep_layouts or name not in layouts)}
-        outputs["out"] = torch.cat([first["out"], others["out"]]) if out is None else out
-        return outputs, next_centroids
-
-
 def _tile(t: torch.Tensor, copies: int) -> torch.Tensor:
-    """``copies`` copies of ``t`` along its first (group) axis."""
-    return t.repeat(copies, *(1,) * (t.dim() - 1))
+    """``copies`` copies of ``t`` along its first (group) axis (``t`` itself for one)."""
+    return t if copies == 1 else t.repeat(copies, *(1,) * (t.dim() - 1))
+
+
+def _tiled(layout: permute_ref.ClusterLayout, copies: int) -> permute_ref.ClusterLayout:
+    """The layout of ``copies`` batches of groups that share ``layout``'s clustering."""
+    return layout if copies == 1 else permute_ref.ClusterLayout(*(_tile(getattr(layout, f.name), copies)
+                                                                  for f in dataclasses.fields(layout)))
 
 
 def _kept_routing(key: tuple, outputs: dict[str, torch.Tensor]) -> Routing:
