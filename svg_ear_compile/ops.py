@@ -96,7 +96,8 @@ def attention(
         return result.contiguous()
     out, stats = result
     _synchronize(q.device)
-    recording.add(layer, q.shape[2], stats["density"], stats["dense"], (time.perf_counter() - start) * 1e3)
+    recording.add(layer, q.shape[2], stats["density"], stats["dense"], (time.perf_counter() - start) * 1e3,
+                  reused=stats.get("reused_routing", False))
     return out.contiguous()
 
 

@@ -27,37 +27,40 @@ class AttentionRecord:
     density: float
     dense: bool
     milliseconds: float
+    reused: bool = False  # reused a kept routing (``SvgEarConfig.refresh_every``): no k-means, probe or routing
 
 
 @dataclass
 class Recording:
     records: list[AttentionRecord] = field(default_factory=list)
 
-    def add(self, layer: int, seq_len: int, density: float, dense: bool, milliseconds: float) -> None:
+    def add(self, layer: int, seq_len: int, density: float, dense: bool, milliseconds: float,
+            reused: bool = False) -> None:
         step = sum(1 for r in self.records if r.layer == layer)
-        self.records.append(AttentionRecord(layer, step, seq_len, density, dense, milliseconds))
+        self.records.append(AttentionRecord(layer, step, seq_len, density, dense, milliseconds, reused))
 
     def mean_density(self) -> float:
         """Density over all recorded calls, each weighted equally (dense calls count as 1)."""
         return sum(r.density for r in self.records) / max(len(self.records), 1)
 
     def layer_table(self) -> str:
-        """One row per layer: calls, how many ran exact (warm-up, dense layer), mean density, total op time."""
+        """One row per layer: calls, how many ran exact (warm-up, dense layer) and how many reused a kept
+        routing, mean density, total op time."""
         by_layer: dict[int, list[AttentionRecord]] = {}
         for r in self.records:
             by_layer.setdefault(r.layer, []).append(r)
-        lines = [f"{'layer':>5s} {'calls':>5s} {'exact':>5s} {'density':>8s} {'ms':>9s}"]
+        lines = [f"{'layer':>5s} {'calls':>5s} {'exact':>5s} {'reused':>6s} {'density':>8s} {'ms':>9s}"]
         for layer, calls in sorted(by_layer.items()):
             density = sum(r.density for r in calls) / len(calls)
             milliseconds = sum(r.milliseconds for r in calls)
-            lines.append(f"{layer:5d} {len(calls):5d} {sum(r.dense for r in calls):5d} {density:8.1%} "
-                         f"{milliseconds:9.1f}")
+            lines.append(f"{layer:5d} {len(calls):5d} {sum(r.dense for r in calls):5d} "
+                         f"{sum(r.reused for r in calls):6d} {density:8.1%} {milliseconds:9.1f}")
         return "\n".join(lines)
 
     def table(self) -> str:
         lines = [f"{'layer':>5s} {'step':>4s} {'S':>7s} {'density':>8s} {'ms':>9s}"]
         lines += [f"{r.layer:5d} {r.step:4d} {r.seq_len:7d} {r.density:8.1%} {r.milliseconds:9.2f}"
-                  + ("  (exact)" if r.dense else "") for r in self.records]
+                  + ("  (exact)" if r.dense else "  (reused routing)" if r.reused else "") for r in self.records]
         return "\n".join(lines)
 
 

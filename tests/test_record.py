@@ -1,4 +1,5 @@
-# record() keeps one row per op call, numbers steps per layer, and summarises per layer from those rows.
+# record() keeps one row per op call, numbers steps per layer, marks calls that reused a kept routing, and
+# summarises per layer from those rows.
 import pytest
 import torch
 
@@ -16,9 +17,9 @@ def test_rows_steps_and_layer_table():
     assert [(r.layer, r.step, r.dense) for r in rec.records] == [(0, 0, True), (1, 0, False), (0, 1, True),
                                                                   (1, 1, False)]
     rows = {int(line.split()[0]): line.split() for line in rec.layer_table().splitlines()[1:]}
-    assert rows[0][1:3] == ["2", "2"] and rows[0][3] == "100.0%"
+    assert rows[0][1:4] == ["2", "2", "0"] and rows[0][4] == "100.0%"
     sparse = [r.density for r in rec.records if r.layer == 1]
-    assert rows[1][1:3] == ["2", "0"] and float(rows[1][3].rstrip("%")) == pytest.approx(
+    assert rows[1][1:4] == ["2", "0", "0"] and float(rows[1][4].rstrip("%")) == pytest.approx(
         100 * sum(sparse) / 2, abs=0.06)
     assert rec.mean_density() == pytest.approx((2 + sum(sparse)) / 4)
 
@@ -29,3 +30,15 @@ def test_nothing_is_kept_outside_record():
         pass
     torch.ops.svg_ear.attention(q, k, v, CFG.to_yaml(), 1)
     assert rec.records == []
+
+
+def test_calls_that_reuse_a_kept_routing_are_marked():
+    q = k = v = torch.randn(1, 1, 64, 8)
+    config = CFG.replace(dense_layers=0, refresh_every=2).to_yaml()
+    with record() as rec:
+        for _ in range(3):
+            torch.ops.svg_ear.attention(q, k, v, config, 5)
+    assert [(r.step, r.dense, r.reused) for r in rec.records] == [(0, False, False), (1, False, True),
+                                                                  (2, False, False)]
+    assert rec.layer_table().splitlines()[1].split()[:4] == ["5", "3", "0", "1"]
+    assert [line.endswith("(reused routing)") for line in rec.table().splitlines()[1:]] == [False, True, False]
