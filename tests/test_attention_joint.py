@@ -58,6 +58,18 @@ def test_sparse_video_rows_match_replaced_key_oracle_and_text_rows_are_exact(com
     assert float(out.abs().max()) < 100  # the padded values (1e3) never reached any output
 
 
+def test_shared_routing_keeps_each_videos_own_text_keys_and_padding():
+    q, k, v, valid = _joint_inputs()  # video 0 pads text, video 1 does not
+    video = q.shape[2] - TEXT
+    cfg = SvgEarConfig(**SMALL, budget=0.2, batch_shares_routing=True)
+    out, stats = svg_ear_attention(q, k, v, cfg, num_video=video, key_padding_mask=valid, return_stats=True)
+    assert torch.equal(stats["selected"][1], stats["selected"][0])
+    text = (k[:, :, video:], v[:, :, video:], valid[:, video:])
+    expected_video = replaced_key_oracle(q[:, :, :video], k[:, :, :video], v[:, :, :video], stats, shared=text)
+    assert rel_error(out[:, :, :video], expected_video) < 1e-5
+    assert float(out.abs().max()) < 100  # video 0's padded values (1e3) reached no output of either video
+
+
 def test_sparse_joint_output_is_close_to_exact():
     q, k, v, valid = _joint_inputs()
     out = svg_ear_attention(q, k, v, SvgEarConfig(**SMALL, budget=0.3), num_video=q.shape[2] - TEXT,
