@@ -4,10 +4,10 @@ The model runs under Dynamo with a backend that finds the attention calls exactl
 (:func:`svg_ear_compile.backend.plan`, so layer indices agree with the compiled model) and, in front of
 each one it would rewrite, inserts a call that hands Q/K/V to the capture. Memory stays bounded: only
 ``max_heads`` evenly spaced heads of batch element 0 of a step's first call (with guidance: the
-conditional prompt), only at ``capture_steps`` evenly spaced steps, each sample written to its own
-file as soon as it is seen. The dense final latents of each seed are
-kept too (the end-to-end check compares against them). A manifest written last marks a complete capture;
-a rerun with the same settings reuses it.
+conditional prompt; with batched guidance both elements, the batch the op sees), only at
+``capture_steps`` evenly spaced steps, each sample written to its own file as soon as it is seen. The
+dense final latents of each seed are kept too (the end-to-end check compares against them). A manifest
+written last marks a complete capture; a rerun with the same settings reuses it.
 """
 
 from __future__ import annotations
@@ -71,7 +71,8 @@ def capturing_forward(tune_model: TuneModel, min_seq_len: int) -> tuple[Callable
 
 @dataclass
 class CalibrationSet:
-    """A capture on disk: per layer, samples ``{"q", "k", "v"}`` ``(1, h, S, D)`` in (seed, step) order."""
+    """A capture on disk: per layer, samples ``{"q", "k", "v"}`` ``(B, h, S, D)`` in (seed, step) order
+    (``B`` = 2 with batched guidance, else 1)."""
 
     directory: pathlib.Path
     manifest: dict[str, Any]
@@ -144,6 +145,7 @@ def capture(
         return found
     forward, signatures = capturing_forward(tune_model, min_seq_len)
     chosen_steps = evenly_spaced(capture_steps, steps)
+    rows = 2 if guidance is not None and guidance.active and guidance.batched else 1
     samples: dict[str, list[dict[str, Any]]] = {}
     current: dict[str, Any] = {}
 
@@ -152,7 +154,7 @@ def capture(
             return
         heads = evenly_spaced(max_heads, q.shape[1])
         name = f"L{layer:03d}_seed{current['seed']}_step{current['step']:03d}.pt"
-        _save_tensors(directory / name, {t: x[:1, heads].detach().to("cpu").clone()
+        _save_tensors(directory / name, {t: x[:rows, heads].detach().to("cpu").clone()
                                          for t, x in (("q", q), ("k", k), ("v", v))})
         entries = samples.setdefault(str(layer), [])
         if any(e["file"] == name for e in entries):

@@ -30,3 +30,18 @@ def test_a_run_needs_at_least_one_step():
     sample = {"seed": 0, "step": 0, **{name: torch.randn(1, 1, 32, 8) for name in ("q", "k", "v")}}
     with pytest.raises(ValueError, match="run_calls=0"):
         LayerEvaluator([sample], SvgEarConfig(), full_heads=1, run_calls=0)
+
+
+def test_a_batch_of_two_counts_both_videos_under_shared_routing():
+    # Batched guidance captures the op's whole batch: the PSNR is over both videos, routed alike.
+    from svg_ear_compile import SvgEarState, svg_ear_attention
+    from svg_ear_compile.workloads import video_qkv
+
+    q, k, v = video_qkv(batch=2, heads=2, frames=2, height=8, width=8, head_dim=16, seed=5)
+    sample = {"seed": 0, "step": 0, "q": q, "k": k, "v": v}
+    base = SvgEarConfig(num_q_clusters=8, num_k_clusters=16, min_seq_len=0, batch_shares_routing=True)
+    measured = LayerEvaluator([sample], base, full_heads=2, run_calls=1).evaluate({"budget": 0.3})
+    out = svg_ear_attention(q, k, v, base.replace(budget=0.3), state=SvgEarState())
+    exact = F.scaled_dot_product_attention(q.double(), k.double(), v.double())
+    assert measured.psnr_db == pytest.approx(output_psnr(exact, out), abs=1e-6)
+    assert measured.psnr_db != pytest.approx(output_psnr(exact[:1], out[:1]), abs=1e-3)
