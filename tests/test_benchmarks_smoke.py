@@ -258,3 +258,40 @@ def test_bench_e2e_with_reuse_times_the_mean_of_whole_refresh_cycles(tmp_path):
     for bad in (["--repeats", "3"], ["--repeats", "2", "--set", "no_such_field=1"]):
         with pytest.raises(SystemExit):
             bench_e2e.main(["--tiny", "--budgets", "0.25", "--refresh-every", "2", *bad])
+
+
+def _routed_head(seed: int = 0):
+    """One head of the structured workload, routed by the reference op at budget 0.2: (q, k, v, stats)."""
+    from svg_ear_compile import SvgEarConfig, svg_ear_attention
+    from svg_ear_compile.workloads import video_qkv
+
+    q, k, v = video_qkv(batch=1, heads=1, frames=2, height=8, width=8, head_dim=16, seed=seed)
+    config = SvgEarConfig(num_q_clusters=8, num_k_clusters=24, budget=0.2, min_seq_len=0, impl="reference")
+    _, stats = svg_ear_attention(q, k, v, config, return_stats=True)
+    return q, k, v, stats
+
+
+def test_compensation_variants_against_the_replaced_key_oracle():
+    compensation_accuracy = pytest.importorskip("compensation_accuracy")
+    from ._oracles import rel_error, replaced_key_oracle
+
+    q, k, v, stats = _routed_head()
+    routing = (stats["query_labels"][0, 0], stats["key_labels"][0, 0], stats["selected"][0, 0])
+    outs = compensation_accuracy.compensated_outputs(q[0, 0], k[0, 0], v[0, 0], *routing, 0.25, hybrid=(1, 24))
+    assert rel_error(outs["centroid"], replaced_key_oracle(q, k, v, stats)[0, 0]) < 1e-10
+    assert rel_error(outs["none"], replaced_key_oracle(q, k, v, stats, compensation=False)[0, 0]) < 1e-10
+    assert rel_error(outs["hybrid24"], outs["centroid"]) < 1e-10  # every skipped cluster kept exact
+    assert 1e-6 < rel_error(outs["linear"], outs["centroid"]) < rel_error(outs["none"], outs["centroid"])
+    assert rel_error(outs["hybrid1"], outs["centroid"]) < rel_error(outs["linear"], outs["centroid"])
+
+
+def test_expansions_are_exact_where_every_query_sits_on_its_cluster_mean():
+    compensation_accuracy = pytest.importorskip("compensation_accuracy")
+    q, k, v, stats = _routed_head(seed=1)
+    labels = stats["query_labels"][0, 0]
+    means = torch.zeros(8, q.shape[-1]).index_add_(0, labels, q[0, 0]) / torch.bincount(labels, minlength=8)[:, None]
+    on_means = means[labels]  # u = 0 for every query: the expansion has nothing to approximate
+    outs = compensation_accuracy.compensated_outputs(on_means, k[0, 0], v[0, 0], labels, stats["key_labels"][0, 0],
+                                                     stats["selected"][0, 0], 0.25)
+    for name in ("zeroth", "linear", "second"):
+        torch.testing.assert_close(outs[name], outs["centroid"], rtol=1e-9, atol=1e-9)
