@@ -145,7 +145,7 @@ def capture(
         return found
     forward, signatures = capturing_forward(tune_model, min_seq_len)
     chosen_steps = evenly_spaced(capture_steps, steps)
-    rows = 2 if guidance is not None and guidance.active and guidance.batched else 1
+    rows = guidance.batch if guidance is not None else 1
     samples: dict[str, list[dict[str, Any]]] = {}
     current: dict[str, Any] = {}
 

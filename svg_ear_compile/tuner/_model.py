@@ -49,6 +49,8 @@ class Guidance:
 
         >>> Guidance(5.0).calls_per_step, Guidance(5.0, batched=True).calls_per_step, Guidance().calls_per_step
         (2, 1, 1)
+        >>> Guidance(5.0).batch, Guidance(5.0, batched=True).batch, Guidance(batched=True).batch
+        (1, 2, 1)
     """
 
     scale: float = 1.0
@@ -65,6 +67,11 @@ class Guidance:
     @property
     def calls_per_step(self) -> int:
         return 2 if self.active and not self.batched else 1
+
+    @property
+    def batch(self) -> int:
+        """Videos per model call: the prompt and the unconditional inputs with batched guidance, else one."""
+        return 2 if self.active and self.batched else 1
 
     def split(self, inputs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
         """The conditional inputs and the unconditional ones (None without guidance)."""
@@ -199,7 +206,7 @@ def denoise(forward: Callable[..., Any], inputs: dict[str, Any], steps: int,
     """
     guidance = guidance or Guidance()
     conditional, unconditional = guidance.split(inputs)
-    batched = unconditional is not None and guidance.batched
+    batched = guidance.batch > 1
     if batched:
         conditional, unconditional = _batched(conditional, unconditional), None
     latents = inputs["hidden_states"]

@@ -152,7 +152,7 @@ def _base_fields(settings: TuneSettings) -> dict[str, Any]:
     prompts alike (``batch_shares_routing``): their errors then cancel in ``v_u + w·(v_c − v_u)``
     (+2.6 to +2.9 dB on the fixture at equal density, ``benchmarks/RESULTS.md``, ninth session)."""
     fields: dict[str, Any] = {"min_seq_len": settings.min_seq_len}
-    if settings.guidance_mode.active and settings.guidance_batched:
+    if settings.guidance_mode.batch > 1:
         fields["batch_shares_routing"] = True
     return fields
 
