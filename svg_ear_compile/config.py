@@ -72,6 +72,14 @@ class SvgEarConfig:
         routing: ``"error_aware"`` (EAR: rank blocks by probe error per unit cost) or
             ``"attention"`` (SVG2: rank blocks by centroid attention mass, top-p).
         compensation: add every skipped block back through its centroid (parameter-free).
+        exact_centroids: ``None`` (default): every skipped key cluster ``j`` joins a query's softmax as
+            one centroid logit ``s·q·k̄_j + log|K_j|`` (``KC·(D + Dv)`` multiply-adds per query). An
+            int ``T``: only each query cluster's ``T`` heaviest skipped clusters (by that logit at the
+            query cluster's mean ``q̄``) do; the rest fold into one logit per query, expanded to
+            first order in ``q − q̄`` (``D·Dv`` per query, whatever ``KC``;
+            :mod:`svg_ear_compile.kernels.compensation_tail`). On the trained fixture at 3% density
+            ``T = 64`` with 1,024 key clusters kept 43.97 dB attention-output PSNR against 42.72 for
+            every centroid at 512 clusters (CPU, ``benchmarks/RESULTS.md``, tenth session).
         top_p: SVG2 mass threshold per query-cluster row; with EAR it sets the row's area budget.
         budget: explicit density target (fraction of the S² area computed exactly, per row);
             overrides ``top_p`` when set. ``1.0`` computes every block (exact attention).
@@ -103,6 +111,7 @@ class SvgEarConfig:
     batch_shares_routing: bool = False
     routing: str = "error_aware"
     compensation: bool = True
+    exact_centroids: int | None = None
     top_p: float = 0.9
     budget: float | None = None
     guaranteed_frac: float = 0.05
@@ -133,6 +142,11 @@ class SvgEarConfig:
         for name in ("compensation", "batch_shares_routing"):
             if not isinstance(getattr(self, name), bool):
                 raise _fail(name, getattr(self, name), "a bool")
+        if self.exact_centroids is not None:
+            _check_int("exact_centroids", self.exact_centroids, 1)
+            if not self.compensation:
+                raise _fail("exact_centroids", self.exact_centroids, "None when compensation=False (it chooses "
+                            "how the skipped clusters are compensated)")
         if not (isinstance(self.cuda_graph, bool) or self.cuda_graph == "auto"):
             raise _fail("cuda_graph", self.cuda_graph, 'True, False or "auto"')
         _check_fraction("top_p", self.top_p, allow_zero=False)

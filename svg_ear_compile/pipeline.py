@@ -141,6 +141,7 @@ def run_pipeline(
         "impl": impl,
         "routing": config.routing,
         "compensation": config.compensation,
+        "exact_centroids": config.exact_centroids,
         "num_q_clusters": num_q_clusters,
         "num_k_clusters": num_k_clusters,
         "cold_start": cold_q or cold_k,
@@ -224,8 +225,11 @@ class _SparseStep:
         with timer("routing"):
             selected = _tile(routing_ref.route(mass, log_error, query_sizes, key_sizes, config), videos)
             block_map = BlockMap.from_selection(selected, query_layout.sizes, key_layout.sizes, check_sizes=False)
+        points = query_means
+        if self.config.exact_centroids is not None and routed < queries.shape[0]:
+            points = self._query_means(queries_sorted, query_layout)  # every video's own q̄
         result = self._attend(inputs, (queries_sorted, keys_sorted, values_sorted), query_layout, key_layout,
-                              block_map, (key_means, value_means), out)
+                              block_map, (key_means, value_means), points, out)
         outputs = {"out": result, "density_per_head": block_map.density(), "query_labels": _tile(q_labels, videos),
                    "key_labels": _tile(k_labels, videos), "selected": block_map.selected}
         if self.keep_layouts:  # what reusing calls take (see :class:`~.state.Routing`)
@@ -244,9 +248,12 @@ class _SparseStep:
             queries_sorted, keys_sorted, values_sorted = self._sorted(inputs, query_layout, key_layout)
         with self.timer("stats"):
             key_means, value_means = self._key_stats(keys_sorted, values_sorted, key_layout)
+            query_means = None
+            if self.config.exact_centroids is not None:
+                query_means = self._query_means(queries_sorted, query_layout)
         block_map = BlockMap(inputs["selected"], query_layout.sizes, key_layout.sizes)
         result = self._attend(inputs, (queries_sorted, keys_sorted, values_sorted), query_layout, key_layout,
-                              block_map, (key_means, value_means), out)
+                              block_map, (key_means, value_means), query_means, out)
         return {"out": result}, centroids
 
     def _sorted(self, inputs: dict[str, torch.Tensor], query_layout: permute_ref.ClusterLayout,
@@ -260,6 +267,12 @@ class _SparseStep:
         return tuple(permute_ref.permute(x, layout.perm) for x, layout in
                      ((queries, query_layout), (keys, key_layout), (values, key_layout)))
 
+    def _query_means(self, queries_sorted: torch.Tensor, query_layout: permute_ref.ClusterLayout) -> torch.Tensor:
+        """Query cluster means q̄_i of every group."""
+        if self.kernels:
+            return self.kernels.cluster_stats.segment_means(queries_sorted, query_layout.offsets)[0]
+        return cluster_stats_ref.cluster_means(queries_sorted, query_layout.labels_sorted, query_layout.sizes)
+
     def _key_stats(self, keys_sorted: torch.Tensor, values_sorted: torch.Tensor,
                    key_layout: permute_ref.ClusterLayout) -> tuple[torch.Tensor, torch.Tensor]:
         """Key centroids k̄_j and value means v̄_j of the key clusters."""
@@ -270,11 +283,14 @@ class _SparseStep:
 
     def _attend(self, inputs: dict[str, torch.Tensor], sorted_qkv: tuple[torch.Tensor, ...],
                 query_layout: permute_ref.ClusterLayout, key_layout: permute_ref.ClusterLayout, block_map: BlockMap,
-                key_stats: tuple[torch.Tensor, torch.Tensor], out: torch.Tensor | None) -> torch.Tensor:
-        """Block-sparse attention with compensation (and shared keys), rows back in their original order."""
+                key_stats: tuple[torch.Tensor, torch.Tensor], query_means: torch.Tensor | None,
+                out: torch.Tensor | None) -> torch.Tensor:
+        """Block-sparse attention with compensation (and shared keys), rows back in their original order.
+        ``query_means`` (every group's q̄_i) are read only with ``config.exact_centroids``."""
         shared_args = tuple(inputs[name] for name in _SHARED_NAMES if name in inputs)
         attention_args = (*sorted_qkv, query_layout, key_layout, block_map, *key_stats, self.scale,
                           self.config.compensation, *shared_args)
+        tail_args = {"exact_centroids": self.config.exact_centroids, "query_means": query_means}
         if self.kernels:
             queries = inputs["queries"]
             tiles = self.kernels.tiles.tile_config(queries.shape[-1], queries.shape[1], queries.device,
@@ -282,9 +298,9 @@ class _SparseStep:
             with self.timer("attention"):  # writes the rows back in place: no separate unpermute
                 return self.kernels.sparse_attention.sparse_attention(
                     *attention_args, block_m=tiles.block_m, block_n=tiles.block_n, num_warps=tiles.num_warps,
-                    num_stages=tiles.num_stages, remainder_m=tiles.remainder_m, out=out)
+                    num_stages=tiles.num_stages, remainder_m=tiles.remainder_m, out=out, **tail_args)
         with self.timer("attention"):
-            out_sorted = sparse_attention_ref.sparse_attention_ref(*attention_args)
+            out_sorted = sparse_attention_ref.sparse_attention_ref(*attention_args, **tail_args)
         with self.timer("unpermute"):
             return permute_ref.unpermute(out_sorted, query_layout.perm)
 

@@ -295,3 +295,17 @@ def test_expansions_are_exact_where_every_query_sits_on_its_cluster_mean():
                                                      stats["selected"][0, 0], 0.25)
     for name in ("zeroth", "linear", "second"):
         torch.testing.assert_close(outs[name], outs["centroid"], rtol=1e-9, atol=1e-9)
+
+
+def test_bench_compensation_runs_every_form_on_one_routing(tmp_path):
+    bench_compensation = pytest.importorskip("bench_compensation")
+    shape = "--frames 2 --height 8 --width 16 --heads 2 --head-dim 32 --dtype float32".split()
+    runs = bench_compensation.main([*shape, "--k-clusters", "24", "--q-clusters", "8", "--exact", "4", "40",
+                                    "--budgets", "0.2", "--repeats", "1", "--json", str(tmp_path / "c.json")])
+    by_form = {run["form"]: run for run in runs}
+    assert list(by_form) == ["none", "every centroid", "exact_centroids=4", "exact_centroids=40"]
+    assert len({run["density"] for run in runs}) == 1  # one routing for every form
+    # a list longer than the 24 clusters leaves no tail: the same output as every centroid
+    assert by_form["exact_centroids=40"]["rel_error"] == by_form["every centroid"]["rel_error"]
+    assert by_form["exact_centroids=4"]["rel_error"] != by_form["every centroid"]["rel_error"]
+    assert json.loads((tmp_path / "c.json").read_text())["runs"] == runs

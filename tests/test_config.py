@@ -37,6 +37,8 @@ def test_layer_override_applies_only_to_its_layer():
         ("routing", "topk", "error_aware"),
         ("compensation", "yes", "bool"),
         ("batch_shares_routing", 1, "bool"),
+        ("exact_centroids", 0, ">= 1"),
+        ("exact_centroids", 8.0, "int"),
         ("top_p", 0.0, "(0, 1]"),
         ("top_p", 1.5, "(0, 1]"),
         ("budget", 0.0, "(0, 1]"),
@@ -53,6 +55,12 @@ def test_invalid_value_names_field_value_and_allowed(field, value, allowed):
         SvgEarConfig(**{field: value})
     message = str(info.value)
     assert field in message and repr(value) in message and allowed in message
+
+
+def test_exact_centroids_need_compensation():
+    assert SvgEarConfig(exact_centroids=64).for_layer(0).exact_centroids == 64
+    with pytest.raises(ValueError, match="exact_centroids=64.*compensation=False"):
+        SvgEarConfig(exact_centroids=64, compensation=False)
 
 
 def test_invalid_override_is_rejected_at_construction():

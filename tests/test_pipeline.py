@@ -101,3 +101,23 @@ def test_triton_batch_shared_routing_equals_reference():
     for name in ("query_labels", "key_labels", "selected"):
         assert torch.equal(stats[name], ref_stats[name]) and torch.equal(stats[name][1], stats[name][0])
     assert rel_error(out, ref) < 1e-4
+
+
+@pytest.mark.parametrize("case", ["fresh", "reusing", "batch_shared"])
+def test_triton_expanded_tail_equals_reference(case):
+    """``exact_centroids``: the Triton path (tables + kernel) equals the reference path on fresh calls,
+    on calls that reuse a kept routing (their own query means) and with routing shared across a batch."""
+    batch = 2 if case == "batch_shared" else 1
+    inputs = [video_qkv(batch=batch, heads=2, frames=2, height=6, width=10, head_dim=16, device=DEVICE, seed=seed)
+              for seed in (5, 6)]
+    cfg = SvgEarConfig(**SMALL, budget=0.2, exact_centroids=3, refresh_every=2 if case == "reusing" else 1,
+                       batch_shares_routing=case == "batch_shared")
+    outs = {}
+    for impl, exact in (("reference", 3), ("triton", 3), ("reference", None)):
+        state = SvgEarState()
+        for q, k, v in inputs if case == "reusing" else inputs[:1]:
+            outs[impl, exact], stats = svg_ear_attention(q, k, v, cfg.replace(impl=impl, exact_centroids=exact),
+                                                         state=state, return_stats=True)
+        assert stats["reused_routing"] == (case == "reusing") and stats["exact_centroids"] == exact
+    assert rel_error(outs["triton", 3], outs["reference", 3]) < 1e-4
+    assert rel_error(outs["reference", 3], outs["reference", None]) > 1e-4  # the tail was expanded

@@ -29,8 +29,12 @@ Work decomposition (all built with torch ops on the device, no host sync):
   any mask; only a row's last, partial tile is masked. Feature axes are masked only when the head
   dim is not a power of two (removing these masks took about 10% off the kernel on an H100:
   ``benchmarks/RESULTS.md``, fourth session).
-* **Compensation** tiles over all KC centroids with selected and empty clusters masked to −inf;
-  **shared keys** tile over ``T`` with padded ones masked out of numerator and denominator.
+* **Compensation** tiles over all KC centroids with selected and empty clusters masked to −inf.
+  With ``exact_centroids = T`` it tiles over the row's ``T`` listed clusters instead and folds the
+  tail in as one more key per query (logit ``s·u·μ + M + log W``, value ``A/W + uᵀ·sC/W``,
+  ``u = q − q̄``; :mod:`.compensation_tail` builds the tables): ``T·(D + Dv) + D·Dv`` multiply-adds
+  per query instead of ``KC·(D + Dv)``.
+* **Shared keys** tile over ``T`` with padded ones masked out of numerator and denominator.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ import triton.language as tl
 
 from .attention_plan import attention_plan
 from .block_map import BlockMap
+from .compensation_tail import CompensationTail, compensation_tail
 from .permute_ref import ClusterLayout
 
 _LOG2_E = 1.4426950408889634
@@ -63,6 +68,16 @@ def _online_softmax_step(scores, scale, values, m_i, l_i, acc, DOT_PRECISION: tl
     l_i = l_i * alpha + tl.sum(p, 1)
     acc = tl.dot(p.to(values.dtype), values, acc * alpha[:, None], input_precision=DOT_PRECISION)
     return m_new, l_i, acc
+
+
+@triton.jit
+def _fold_column(logits, values, m_i, l_i, acc):
+    """Fold one key per row: base-2 logits ``(BM,)`` (−inf: none) with values ``(BM, BDV)`` float32."""
+    m_new = tl.maximum(m_i, logits)
+    m_use = tl.where(m_new == float("-inf"), 0.0, m_new)
+    alpha = tl.math.exp2(m_i - m_use)
+    p = tl.math.exp2(logits - m_use)
+    return m_new, l_i * alpha + p, acc * alpha[:, None] + p[:, None] * values
 
 
 @triton.jit
@@ -102,11 +117,12 @@ def _sparse_attention_kernel(
     q_ptr, k_ptr, v_ptr, out_ptr, perm_ptr, work_ptr,
     delta_ptr, count_ptr, total_ptr, tile_range_ptr, range_starts_ptr,
     selected_ptr, log2_sizes_ptr, centroids_ptr, value_means_ptr,
+    exact_ptr, query_means_ptr, tail_key_ptr, tail_log2_weight_ptr, tail_value_ptr, tail_slope_ptr,
     shared_k_ptr, shared_v_ptr, shared_valid_ptr,
-    num_rows, num_keys, num_q_clusters, num_k_clusters, range_width, tiles_per_row, num_shared,
+    num_rows, num_keys, num_q_clusters, num_k_clusters, range_width, tiles_per_row, num_shared, num_exact,
     qk_scale,
     HEAD_DIM: tl.constexpr, VALUE_DIM: tl.constexpr,
-    COMPENSATION: tl.constexpr, HAS_SHARED: tl.constexpr, HAS_VALID: tl.constexpr,
+    COMPENSATION: tl.constexpr, TAIL: tl.constexpr, HAS_SHARED: tl.constexpr, HAS_VALID: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
     START_WORDS: tl.constexpr, DOT_PRECISION: tl.constexpr,
 ):
@@ -151,7 +167,31 @@ def _sparse_attention_kernel(
         values = _rows(v_base, tokens, n_mask, VALUE_DIM, BLOCK_DV, True)
         m_i, l_i, acc = _online_softmax_step(scores, qk_scale, values, m_i, l_i, acc, DOT_PRECISION, False)
 
-    if COMPENSATION:  # skipped non-empty clusters: logit s·q·k̄_j + log|K_j|, value v̄_j
+    if TAIL:  # the row's listed clusters as centroid logits, then the tail as one key per query
+        for exact_start in range(0, num_exact, BLOCK_N):
+            offs_e = exact_start + tl.arange(0, BLOCK_N)
+            listed = tl.load(exact_ptr + block_row * num_exact + offs_e, mask=offs_e < num_exact, other=-1)
+            listed_mask = listed >= 0
+            clusters = group * num_k_clusters + tl.where(listed_mask, listed, 0)
+            log2_size = tl.load(log2_sizes_ptr + clusters, mask=listed_mask, other=float("-inf"))
+            centroids = _rows(centroids_ptr, clusters, listed_mask, HEAD_DIM, BLOCK_D, True)
+            logits = tl.dot(q, tl.trans(centroids), input_precision=DOT_PRECISION) * qk_scale + log2_size[None, :]
+            means = _rows(value_means_ptr, clusters, listed_mask, VALUE_DIM, BLOCK_DV, True)
+            m_i, l_i, acc = _online_softmax_step(logits, 1.0, means, m_i, l_i, acc, DOT_PRECISION, True)
+        offs_d = tl.arange(0, BLOCK_D)
+        offs_dv = tl.arange(0, BLOCK_DV)
+        d_mask = offs_d < HEAD_DIM
+        dv_mask = offs_dv < VALUE_DIM
+        point = tl.load(query_means_ptr + block_row * HEAD_DIM + offs_d, mask=d_mask, other=0.0)
+        offset = tl.where(m_mask[:, None], q.to(tl.float32) - point[None, :], 0.0)  # u = q − q̄
+        tail_key = tl.load(tail_key_ptr + block_row * HEAD_DIM + offs_d, mask=d_mask, other=0.0)
+        tail_logits = tl.sum(offset * tail_key[None, :], 1) * qk_scale + tl.load(tail_log2_weight_ptr + block_row)
+        slope = tl.load(tail_slope_ptr + block_row * HEAD_DIM * VALUE_DIM + offs_d[:, None] * VALUE_DIM
+                        + offs_dv[None, :], mask=d_mask[:, None] & dv_mask[None, :], other=0.0)
+        tail_value = tl.load(tail_value_ptr + block_row * VALUE_DIM + offs_dv, mask=dv_mask, other=0.0)
+        tail_values = tl.dot(offset.to(slope.dtype), slope, input_precision=DOT_PRECISION) + tail_value[None, :]
+        m_i, l_i, acc = _fold_column(tail_logits, tail_values, m_i, l_i, acc)
+    elif COMPENSATION:  # skipped non-empty clusters: logit s·q·k̄_j + log|K_j|, value v̄_j
         for cluster_start in range(0, num_k_clusters, BLOCK_N):
             offs_c = cluster_start + tl.arange(0, BLOCK_N)
             c_mask = offs_c < num_k_clusters
@@ -277,6 +317,8 @@ def sparse_attention(
     num_stages: int = 2,
     remainder_m: int | None = None,
     out: torch.Tensor | None = None,
+    exact_centroids: int | None = None,
+    query_means: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """SVG-EAR attention output ``(G, N, Dv)`` in the *original* query order, in the values' dtype.
 
@@ -289,6 +331,8 @@ def sparse_attention(
     ``(G, N, Dv)``, values' dtype) receives the result. Tile sizes: see :mod:`.tiles`;
     ``remainder_m`` (a power of two from 16, below ``block_m``) runs each query cluster's last
     tile of at most that many rows in a second launch with ``remainder_m``-row tiles.
+    ``exact_centroids``/``query_means`` ``(G, QC, D)``: the compensation's exact centroids and the
+    expansion points of the rest, as for the reference.
 
     Example (full selection: exact attention; ``dev`` is "cpu" under ``TRITON_INTERPRET=1``):
         >>> import os, torch
@@ -314,6 +358,15 @@ def sparse_attention(
         raise ValueError(f"sparse_attention: scale={scale} must be positive (each row's running max is taken "
                          "on unscaled scores)")
     shared = None if shared_keys is None else (shared_keys, shared_values, shared_valid)
+    if exact_centroids is not None:
+        _check(compensation, "exact_centroids needs compensation=True")
+        _check(isinstance(exact_centroids, int) and exact_centroids >= 1,
+               f"exact_centroids={exact_centroids!r} must be an int >= 1")
+        points = (queries_sorted.shape[0], block_map.selected.shape[1], queries_sorted.shape[2])
+        _check(query_means is not None and _shape(query_means) == points
+               and query_means.device == queries_sorted.device,
+               f"exact_centroids needs query_means {points} (G, QC, D) on {queries_sorted.device}, got "
+               f"{None if query_means is None else (_shape(query_means), str(query_means.device))}")
     _validate(queries_sorted, keys_sorted, values_sorted, query_layout, key_layout, block_map,
               key_centroids, value_means, shared, block_m, block_n, remainder_m)
     groups, num_rows, head_dim = queries_sorted.shape
@@ -332,9 +385,14 @@ def sparse_attention(
     num_shared = 0 if shared_keys is None else shared_keys.shape[1]
     has_shared = num_shared > 0
     selected = block_map.selected & (block_map.key_sizes > 0).unsqueeze(1)
+    compensation_keys = 0 if not compensation else num_k if exact_centroids is None else exact_centroids + 1
     plan = attention_plan(query_layout, key_layout, BlockMap(selected, block_map.query_sizes, block_map.key_sizes),
-                          block_m, block_n, (num_k if compensation else 0) + num_shared, remainder_m)
+                          block_m, block_n, compensation_keys + num_shared, remainder_m)
     dummy = out  # stands in for pointers the constexpr flags never read
+    tail = None
+    if exact_centroids is not None:
+        tail = compensation_tail(query_means, key_centroids, value_means, block_map.key_sizes, selected, scale,
+                                 exact_centroids, queries_sorted.dtype)
     arguments = (
         queries_sorted.contiguous(), keys_sorted.contiguous(), values_sorted.contiguous(), out,
         query_layout.perm.contiguous())
@@ -343,14 +401,16 @@ def sparse_attention(
         selected.contiguous().view(torch.uint8),
         block_map.key_sizes.to(torch.float32).log2().contiguous(),
         key_centroids.to(queries_sorted.dtype).contiguous(), value_means.to(values_sorted.dtype).contiguous(),
+        *(tail if tail is not None else (dummy,) * len(CompensationTail._fields)),
         shared_keys.contiguous() if has_shared else dummy,
         shared_values.contiguous() if has_shared else dummy,
         shared_valid.contiguous().view(torch.uint8) if has_shared and shared_valid is not None else dummy,
         num_rows, num_keys, num_q, num_k, plan.range_delta.shape[1], plan.tile_range.shape[1], num_shared,
-        float(scale) * _LOG2_E)
+        0 if tail is None else tail.exact_clusters.shape[1], float(scale) * _LOG2_E)
     constants = dict(
         HEAD_DIM=head_dim, VALUE_DIM=value_dim,
-        COMPENSATION=bool(compensation), HAS_SHARED=has_shared, HAS_VALID=shared_valid is not None,
+        COMPENSATION=bool(compensation), TAIL=tail is not None,
+        HAS_SHARED=has_shared, HAS_VALID=shared_valid is not None,
         BLOCK_N=block_n, START_WORDS=plan.range_starts.shape[-1],
         BLOCK_D=max(16, triton.next_power_of_2(head_dim)), BLOCK_DV=max(16, triton.next_power_of_2(value_dim)),
         DOT_PRECISION="ieee" if queries_sorted.dtype == torch.float32 else "tf32",

@@ -67,14 +67,23 @@ def _to_device(x):
     return x
 
 
-def _run_both(args, shared, compensation, **tiles):
+def _run_both(args, shared, compensation, exact_centroids=None, **tiles):
     out = torch.full(args[0].shape[:2] + args[2].shape[-1:], float("nan"), dtype=args[2].dtype, device=DEVICE)
-    result = sparse_attention(*args, compensation, *shared, out=out, **tiles)
+    points = _query_means(args) if exact_centroids is not None else None
+    result = sparse_attention(*args, compensation, *shared, out=out, exact_centroids=exact_centroids,
+                              query_means=points, **tiles)
     assert result is out
     ref_args = [a.double() if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args]
     ref_shared = [s.double() if s is not None and s.is_floating_point() else s for s in shared]
-    expected = unpermute(sparse_attention_ref(*ref_args, compensation, *ref_shared), args[3].perm)
+    expected = unpermute(sparse_attention_ref(*ref_args, compensation, *ref_shared, exact_centroids=exact_centroids,
+                                              query_means=None if points is None else points.double()), args[3].perm)
     return out, expected
+
+
+def _query_means(args):
+    """The query clusters' means ``(G, QC, D)`` (float32), the expansion points of the compensation's tail."""
+    layout = args[3]
+    return cluster_means(args[0].float(), layout.labels_sorted, layout.sizes)
 
 
 def _assert_close(out, expected, tol):
@@ -141,6 +150,46 @@ def test_compensation_ignores_centroids_of_selected_and_empty_clusters(kc):
     _assert_close(sparse_attention(*poisoned, True, block_m=16, block_n=16), expected, _TOLERANCE[torch.float32])
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ["random", "single_huge_cluster", "singletons"])
+@pytest.mark.parametrize("exact", [1, 3, 40])  # 40: more than any row skips (no tail; padded cluster list)
+def test_exact_centroids_and_expanded_tail_match_reference(name, exact, dtype):
+    args, shared = _case(name, seed=3 + exact, dtype=dtype, shared_tokens=5)
+    out, expected = _run_both(args, shared, True, exact, block_m=16, block_n=16)
+    _assert_close(out, expected, _TOLERANCE[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_expanded_tail_with_head_dim_40_and_remainder_tiles(dtype):
+    args, _ = _case("random", seed=17, g=3, n=227, d=40, dv=24, qc=5, kc=19, dtype=dtype)
+    out, expected = _run_both(args, (), True, 2, block_m=32, block_n=16, remainder_m=16)
+    _assert_close(out, expected, _TOLERANCE[dtype])
+
+
+def test_expanded_tail_differs_from_full_compensation_and_vanishes_without_tail():
+    """The tail term is used (a kernel that dropped it, or kept every centroid, would fail here); with a
+    list longer than any row's skipped clusters the result is today's full compensation."""
+    args, _ = _case("random", seed=19)
+    points = _query_means(args)
+    full = sparse_attention(*args, True, block_m=16, block_n=16)
+    tailed = sparse_attention(*args, True, block_m=16, block_n=16, exact_centroids=2, query_means=points)
+    listed = sparse_attention(*args, True, block_m=16, block_n=16, exact_centroids=11, query_means=points)
+    assert float((tailed - full).abs().max()) > 1e-3
+    _assert_close(listed, full.double(), _TOLERANCE[torch.float32])
+
+
+def test_expanded_tail_ignores_means_of_empty_clusters():
+    args, _ = _case("random", seed=23, kc=19)  # key clusters 17 and 18 are empty
+    _, expected = _run_both(args, (), True, 3, block_m=16, block_n=16)
+    ignored = torch.zeros(19, dtype=torch.bool, device=DEVICE)
+    ignored[17:] = True
+    poisoned = list(args)
+    poisoned[6] = args[6].masked_fill(ignored[None, :, None], float("nan"))
+    poisoned[7] = args[7].masked_fill(ignored[None, :, None], float("inf"))
+    out = sparse_attention(*poisoned, True, block_m=16, block_n=16, exact_centroids=3, query_means=_query_means(args))
+    _assert_close(out, expected, _TOLERANCE[torch.float32])
+
+
 @pytest.mark.parametrize("n", [70, 128])  # 128 keys: every row is full key tiles only, no masked last tile
 def test_full_selection_is_exact_attention(n):
     args, _ = _case("full", seed=5, g=1, n=n, qc=4, kc=6)
@@ -191,6 +240,14 @@ def test_rejects_bad_inputs():
                          torch.ones(1, 3, device=DEVICE))
     with pytest.raises(ValueError, match="out must be"):
         sparse_attention(*args, True, out=torch.empty(1, 40, 15, device=DEVICE))
+    with pytest.raises(ValueError, match="exact_centroids needs compensation"):
+        sparse_attention(*args, False, exact_centroids=4, query_means=_query_means(args))
+    with pytest.raises(ValueError, match="exact_centroids needs query_means"):
+        sparse_attention(*args, True, exact_centroids=4)
+    with pytest.raises(ValueError, match="exact_centroids needs query_means"):
+        sparse_attention(*args, True, exact_centroids=4, query_means=_query_means(args)[:, :-1])
+    with pytest.raises(ValueError, match="exact_centroids=0"):
+        sparse_attention(*args, True, exact_centroids=0, query_means=_query_means(args))
     for scale in (0.0, -0.25, float("nan")):
         with pytest.raises(ValueError, match="must be positive"):
             sparse_attention(*args[:8], scale, True)

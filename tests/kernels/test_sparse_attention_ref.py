@@ -94,3 +94,38 @@ def test_shared_keys_join_the_softmax_and_padding_never_counts(compensation):
     expected = _oracle(q, k, v, q_labels, k_labels, block_map.selected, k_means, v_means, 0.4, compensation,
                        (shared_k, shared_v, shared_valid))
     torch.testing.assert_close(unpermute(out_sorted, q_layout.perm).double(), expected, rtol=1e-5, atol=1e-5)
+
+
+def _tail_error(offset: float, exact_centroids: int = 2) -> float:
+    """Largest |output − full compensation| with ``exact_centroids``, for queries at ``offset`` times a fixed
+    direction from their cluster's mean (float64; the means stay put as the offset changes)."""
+    gen = torch.Generator().manual_seed(3)
+    g, n, d, qc, kc = 1, 120, 8, 4, 13
+    k, v = torch.randn(g, n, d, generator=gen, dtype=torch.float64), torch.randn(g, n, d, generator=gen,
+                                                                                 dtype=torch.float64)
+    k_labels = torch.randint(0, kc, (g, n), generator=gen)
+    q_labels = (torch.arange(n) % qc)[None]
+    centres = torch.randn(g, qc, d, generator=gen, dtype=torch.float64)
+    direction = torch.randn(g, n, d, generator=gen, dtype=torch.float64)
+    direction -= cluster_means(direction, q_labels, torch.bincount(q_labels[0], minlength=qc)[None])[0][q_labels[0]]
+    q = centres[0][q_labels[0]][None] + offset * direction
+    q_layout, k_layout = cluster_layout(q_labels, qc), cluster_layout(k_labels, kc)
+    selected = torch.rand(g, qc, kc, generator=gen) < 0.3
+    block_map = BlockMap.from_selection(selected, q_layout.sizes, k_layout.sizes)
+    k_means, v_means = cluster_means(k, k_labels, k_layout.sizes), cluster_means(v, k_labels, k_layout.sizes)
+    args = (permute(q, q_layout.perm), permute(k, k_layout.perm), permute(v, k_layout.perm), q_layout, k_layout,
+            block_map, k_means, v_means, 0.4, True)
+    tailed = sparse_attention_ref(*args, exact_centroids=exact_centroids, query_means=centres)
+    return float((tailed - sparse_attention_ref(*args)).abs().max())
+
+
+def test_expanded_tail_is_exact_at_the_query_means():
+    assert _tail_error(0.0) < 1e-12
+    assert _tail_error(0.0, exact_centroids=1) < 1e-12
+
+
+def test_expanded_tail_error_is_second_order_in_the_query_offset():
+    """First order in ``u = q − q̄`` means the error falls 4× when ``u`` halves (a missing or wrong slope
+    term leaves a first-order error, which falls only 2×)."""
+    coarse, fine = _tail_error(0.02), _tail_error(0.01)
+    assert 1e-9 < fine and 3.6 < coarse / fine < 4.4
