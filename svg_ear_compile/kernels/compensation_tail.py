@@ -64,9 +64,9 @@ def _tail_moment_kernel(
         clusters = group * num_k_clusters + offs_k
         centroids = tl.load(centroids_ptr + clusters[:, None] * HEAD_DIM + offs_d[None, :],
                             mask=k_mask[:, None] & d_mask[None, :], other=0.0)
-        centred = (centroids - mean_key[None, :]) * weights[:, None]
         means = tl.load(value_means_ptr + clusters[:, None] * VALUE_DIM + offs_dv[None, :],
                         mask=k_mask[:, None] & dv_mask[None, :], other=0.0)
+        centred = ((centroids - mean_key[None, :]) * weights[:, None]).to(means.dtype)
         acc = tl.dot(tl.trans(centred), means, acc, input_precision=DOT_PRECISION)
     tl.store(out_ptr + row * HEAD_DIM * VALUE_DIM + offs_d[:, None] * VALUE_DIM + offs_dv[None, :],
              (acc * scale).to(out_ptr.dtype.element_ty), mask=d_mask[:, None] & dv_mask[None, :])
@@ -76,9 +76,9 @@ def tail_moment(weights: torch.Tensor, key_centroids: torch.Tensor, value_means:
                 mean_key: torch.Tensor, scale: float, dtype: torch.dtype) -> torch.Tensor:
     """``scale · Σ_j weights[g, i, j]·(k̄_{g,j} − μ_{g,i}) v̄_{g,j}ᵀ`` as ``(G·QC, D, Dv)`` in ``dtype``.
 
-    ``weights`` ``(G, QC, KC)``, ``key_centroids`` ``(G, KC, D)``, ``value_means`` ``(G, KC, Dv)``,
-    ``mean_key`` ``(G, QC, D)``, all float32. Products run on tensor cores (tf32) unless ``dtype`` is
-    float32 (IEEE), accumulating in float32.
+    ``weights`` ``(G, QC, KC)``, ``key_centroids`` ``(G, KC, D)``, ``mean_key`` ``(G, QC, D)`` float32;
+    ``value_means`` ``(G, KC, Dv)``. The keys are centred and weighted in float32, then the products
+    run in ``dtype`` (tensor cores for 16-bit types, IEEE float32 otherwise), accumulating in float32.
     """
     groups, num_q, num_k = weights.shape
     head_dim, value_dim = key_centroids.shape[-1], value_means.shape[-1]
@@ -87,10 +87,10 @@ def tail_moment(weights: torch.Tensor, key_centroids: torch.Tensor, value_means:
         return out
     block_d, block_dv = max(16, triton.next_power_of_2(head_dim)), max(16, triton.next_power_of_2(value_dim))
     _tail_moment_kernel[(groups * num_q,)](
-        weights.contiguous(), key_centroids.contiguous(), value_means.contiguous(), mean_key.contiguous(), out,
-        num_q, num_k, float(scale), HEAD_DIM=head_dim, VALUE_DIM=value_dim, BLOCK_K=32, BLOCK_D=block_d,
+        weights.contiguous(), key_centroids.contiguous(), value_means.to(dtype).contiguous(), mean_key.contiguous(),
+        out, num_q, num_k, float(scale), HEAD_DIM=head_dim, VALUE_DIM=value_dim, BLOCK_K=64, BLOCK_D=block_d,
         BLOCK_DV=block_dv, DOT_PRECISION="ieee" if dtype == torch.float32 else "tf32",
-        num_warps=8 if block_d * block_dv >= 128 * 128 else 4)
+        num_warps=8 if block_d * block_dv >= 128 * 128 else 4, num_stages=3)
     return out
 
 

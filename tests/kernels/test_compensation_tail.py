@@ -40,6 +40,8 @@ def test_tables_equal_direct_formulas():
     points, centroids, means, sizes, selected = _problem()
     scale, exact = 0.2, 3
     tail = compensation_tail(points, centroids, means, sizes, selected, scale, exact, torch.float32)
+    tail = type(tail)(*(t.cpu() for t in tail))
+    points, centroids, means, sizes, selected = (t.cpu() for t in (points, centroids, means, sizes, selected))
     for g in range(points.shape[0]):
         for i in range(points.shape[1]):
             row = g * points.shape[1] + i
