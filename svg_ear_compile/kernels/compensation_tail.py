@@ -43,12 +43,15 @@ class CompensationTail(NamedTuple):
 
 @triton.jit
 def _tail_moment_kernel(
-    weights_ptr, centroids_ptr, value_means_ptr, mean_key_ptr, out_ptr,
+    weights_ptr, keys_t_ptr, value_means_ptr, mean_key_ptr, out_ptr,
     num_q_clusters, num_k_clusters, scale,
     HEAD_DIM: tl.constexpr, VALUE_DIM: tl.constexpr,
     BLOCK_K: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, DOT_PRECISION: tl.constexpr,
 ):
-    """``out[r] = scale · Σ_j weights[r, j]·(k̄_j − μ_r) v̄_jᵀ`` for block-map row ``r`` (one program)."""
+    """``out[r] = scale · Σ_j weights[r, j]·(k̄_j − μ_r) v̄_jᵀ`` for block-map row ``r`` (one program).
+
+    The centroids come transposed, ``(D, KC)`` per group, so a tile ``(D, BLOCK_K)`` is already the
+    left operand of the product (no transposition in registers) and its loads run along the clusters."""
     row = tl.program_id(0).to(tl.int64)
     group = row // num_q_clusters
     offs_d = tl.arange(0, BLOCK_D)
@@ -56,18 +59,18 @@ def _tail_moment_kernel(
     d_mask = offs_d < HEAD_DIM
     dv_mask = offs_dv < VALUE_DIM
     mean_key = tl.load(mean_key_ptr + row * HEAD_DIM + offs_d, mask=d_mask, other=0.0)
+    keys_t_base = keys_t_ptr + group * HEAD_DIM * num_k_clusters
     acc = tl.zeros([BLOCK_D, BLOCK_DV], tl.float32)
     for start in range(0, num_k_clusters, BLOCK_K):
         offs_k = start + tl.arange(0, BLOCK_K)
         k_mask = offs_k < num_k_clusters
         weights = tl.load(weights_ptr + row * num_k_clusters + offs_k, mask=k_mask, other=0.0)
-        clusters = group * num_k_clusters + offs_k
-        centroids = tl.load(centroids_ptr + clusters[:, None] * HEAD_DIM + offs_d[None, :],
-                            mask=k_mask[:, None] & d_mask[None, :], other=0.0)
-        means = tl.load(value_means_ptr + clusters[:, None] * VALUE_DIM + offs_dv[None, :],
+        keys_t = tl.load(keys_t_base + offs_d[:, None] * num_k_clusters + offs_k[None, :],
+                         mask=d_mask[:, None] & k_mask[None, :], other=0.0)
+        means = tl.load(value_means_ptr + (group * num_k_clusters + offs_k)[:, None] * VALUE_DIM + offs_dv[None, :],
                         mask=k_mask[:, None] & dv_mask[None, :], other=0.0)
-        centred = ((centroids - mean_key[None, :]) * weights[:, None]).to(means.dtype)
-        acc = tl.dot(tl.trans(centred), means, acc, input_precision=DOT_PRECISION)
+        centred = ((keys_t.to(tl.float32) - mean_key[:, None]) * weights[None, :]).to(means.dtype)
+        acc = tl.dot(centred, means, acc, input_precision=DOT_PRECISION)
     tl.store(out_ptr + row * HEAD_DIM * VALUE_DIM + offs_d[:, None] * VALUE_DIM + offs_dv[None, :],
              (acc * scale).to(out_ptr.dtype.element_ty), mask=d_mask[:, None] & dv_mask[None, :])
 
@@ -76,9 +79,10 @@ def tail_moment(weights: torch.Tensor, key_centroids: torch.Tensor, value_means:
                 mean_key: torch.Tensor, scale: float, dtype: torch.dtype) -> torch.Tensor:
     """``scale · Σ_j weights[g, i, j]·(k̄_{g,j} − μ_{g,i}) v̄_{g,j}ᵀ`` as ``(G·QC, D, Dv)`` in ``dtype``.
 
-    ``weights`` ``(G, QC, KC)``, ``key_centroids`` ``(G, KC, D)``, ``mean_key`` ``(G, QC, D)`` float32;
-    ``value_means`` ``(G, KC, Dv)``. The keys are centred and weighted in float32, then the products
-    run in ``dtype`` (tensor cores for 16-bit types, IEEE float32 otherwise), accumulating in float32.
+    ``weights`` ``(G, QC, KC)`` and ``mean_key`` ``(G, QC, D)`` float32, ``key_centroids`` ``(G, KC, D)``,
+    ``value_means`` ``(G, KC, Dv)``. Centroids and means are read in ``dtype``; the keys are centred and
+    weighted in float32, then the products run in ``dtype`` (tensor cores for 16-bit types, IEEE
+    float32 otherwise), accumulating in float32.
     """
     groups, num_q, num_k = weights.shape
     head_dim, value_dim = key_centroids.shape[-1], value_means.shape[-1]
@@ -87,9 +91,9 @@ def tail_moment(weights: torch.Tensor, key_centroids: torch.Tensor, value_means:
         return out
     block_d, block_dv = max(16, triton.next_power_of_2(head_dim)), max(16, triton.next_power_of_2(value_dim))
     _tail_moment_kernel[(groups * num_q,)](
-        weights.contiguous(), key_centroids.contiguous(), value_means.to(dtype).contiguous(), mean_key.contiguous(),
-        out, num_q, num_k, float(scale), HEAD_DIM=head_dim, VALUE_DIM=value_dim, BLOCK_K=64, BLOCK_D=block_d,
-        BLOCK_DV=block_dv, DOT_PRECISION="ieee" if dtype == torch.float32 else "tf32",
+        weights.contiguous(), key_centroids.to(dtype).transpose(1, 2).contiguous(), value_means.to(dtype).contiguous(),
+        mean_key.contiguous(), out, num_q, num_k, float(scale), HEAD_DIM=head_dim, VALUE_DIM=value_dim, BLOCK_K=64,
+        BLOCK_D=block_d, BLOCK_DV=block_dv, DOT_PRECISION="ieee" if dtype == torch.float32 else "tf32",
         num_warps=8 if block_d * block_dv >= 128 * 128 else 4, num_stages=3)
     return out
 
