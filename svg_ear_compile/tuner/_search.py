@@ -98,7 +98,7 @@ def run_task(
     samples = calibration.samples(task.layer)
     seq_len = samples[0]["q"].shape[2]
     triton = torch.device(device).type == "cuda" and base.impl != "reference"
-    space = SearchSpace.for_layer(seq_len, triton=triton)
+    space = SearchSpace.for_layer(seq_len, triton=triton, compensation=base.compensation)
     evaluator = LayerEvaluator(samples, base, full_heads=calibration.full_heads, run_calls=run_calls, device=device,
                                repeats=repeats)
     study.set_user_attr("dense_latency_ms", evaluator.dense_latency_ms)

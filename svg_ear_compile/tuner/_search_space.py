@@ -8,6 +8,8 @@ Ranges scale with the sequence length S (upstream: QC 200–400 and KC ~1000 at 
     cost_exponent   γ in [0.5, 1.5]
     kmeans_iters    1 … 4 warm-started Lloyd steps
     kmeans_iters_init  5 … 50 Lloyd steps on a layer's first (cold) call, log-uniform
+    exact_centroids {every centroid, 32, 64, 128}, only with compensation: how many skipped key
+                    clusters keep their centroid logit, the rest expanded (cheap at many key clusters)
     block_m/block_n {32, 64, 128}, only where the Triton kernel runs (on the reference path they change nothing)
 
     >>> space = SearchSpace.for_layer(75_600, triton=True)
@@ -27,6 +29,7 @@ from ..config import SvgEarConfig
 
 BLOCK_SIZES = (32, 64, 128)
 BUDGET_RANGE = (0.03, 0.6)
+EXACT_CENTROIDS = (None, 32, 64, 128)
 
 
 def _powers_of_two(low: float, high: float, cap: int) -> tuple[int, ...]:
@@ -47,14 +50,17 @@ class SearchSpace:
     budget: tuple[float, float] = BUDGET_RANGE
     cost_exponent: tuple[float, float] = (0.5, 1.5)
     block_sizes: tuple[int, ...] = ()
+    exact_centroids: tuple[int | None, ...] = (None,)
 
     @classmethod
-    def for_layer(cls, seq_len: int, *, triton: bool) -> SearchSpace:
-        """The space for a layer of ``seq_len`` tokens; kernel tiles only when ``triton`` runs."""
+    def for_layer(cls, seq_len: int, *, triton: bool, compensation: bool = True) -> SearchSpace:
+        """The space for a layer of ``seq_len`` tokens; kernel tiles only when ``triton`` runs, the
+        compensation's form only with ``compensation``."""
         return cls(
             query_clusters=_powers_of_two(max(2, seq_len / 2048), max(8, seq_len / 64), min(seq_len, 1024)),
             key_clusters=_powers_of_two(max(4, seq_len / 256), max(16, seq_len / 16), min(seq_len, 4096)),
             block_sizes=BLOCK_SIZES if triton else (),
+            exact_centroids=EXACT_CENTROIDS if compensation else (None,),
         )
 
     def suggest(self, trial: Any) -> dict[str, Any]:
@@ -70,6 +76,8 @@ class SearchSpace:
         if self.block_sizes:
             params["block_m"] = trial.suggest_categorical("block_m", list(self.block_sizes))
             params["block_n"] = trial.suggest_categorical("block_n", list(self.block_sizes))
+        if len(self.exact_centroids) > 1:
+            params["exact_centroids"] = trial.suggest_categorical("exact_centroids", list(self.exact_centroids))
         return params
 
     def conservative(self) -> dict[str, Any]:
@@ -79,6 +87,8 @@ class SearchSpace:
                   "budget": self.budget[1], "cost_exponent": 1.0}
         if self.block_sizes:
             params.update(block_m=64, block_n=64)
+        if len(self.exact_centroids) > 1:
+            params["exact_centroids"] = None  # every centroid: the most accurate compensation
         return params
 
 

@@ -273,7 +273,8 @@ def tune(settings: TuneSettings, progress: Progress | None = None) -> TuneResult
     chosen_by, uniform_search = "per-layer search", None
     sparse = any(c.config != EXACT_LAYER for c in choices)
     if settings.uniform_trials and sparse:
-        space = SearchSpace.for_layer(signature.seq_len, triton=device.startswith("cuda"))
+        space = SearchSpace.for_layer(signature.seq_len, triton=device.startswith("cuda"),
+                                      compensation=base.compensation)
         progress.phase("one config for all sparse layers (end-to-end trials)", settings.uniform_trials)
 
         def check_uniform(params: dict[str, Any]) -> _end_to_end.EndToEnd:
