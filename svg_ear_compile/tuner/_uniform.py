@@ -11,7 +11,6 @@ the per-layer profile (:func:`svg_ear_compile.tuner._tune.tune`).
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -32,10 +31,16 @@ class UniformResult:
 
 def consensus(choices: list[LayerChoice]) -> dict[str, Any]:
     """Each knob's (low) median over the sparse layers' configs: a value some layer chose, so
-    categorical ones (cluster counts, tiles) stay in their sets."""
+    categorical ones (cluster counts, tiles) stay in their sets. ``None`` (``exact_centroids``:
+    every centroid) ranks above every number."""
     configs = [c.config for c in choices if c.config != EXACT_LAYER]
     keys = [key for key in configs[0] if key != "refresh_every" and all(key in c for c in configs)]
-    return {key: statistics.median_low([c[key] for c in configs]) for key in keys}
+    return {key: _median_low([c[key] for c in configs]) for key in keys}
+
+
+def _median_low(values: list[Any]) -> Any:
+    ranked = sorted(values, key=lambda value: (value is None, 0 if value is None else value))
+    return ranked[(len(ranked) - 1) // 2]
 
 
 def search_uniform(check: Callable[[dict[str, Any]], EndToEnd], space: SearchSpace, start: dict[str, Any], *,

@@ -242,6 +242,10 @@ def test_consensus_takes_each_knobs_median_over_the_sparse_layers():
                {"num_q_clusters": 256, "budget": 0.05}, {"num_q_clusters": 128, "budget": 0.2}]
     choices = [LayerChoice(i, c, 1.0, 40.0, 35.0, 2.0, 1, []) for i, c in enumerate(configs)]
     assert consensus(choices) == {"num_q_clusters": 128, "budget": 0.1}
+    for chosen, median in (([None, 64, None], None), ([32, None, 64], 64), ([128, 32], 32)):
+        configs = [{"exact_centroids": value} for value in chosen]
+        choices = [LayerChoice(i, c, 1.0, 40.0, 35.0, 2.0, 1, []) for i, c in enumerate(configs)]
+        assert consensus(choices) == {"exact_centroids": median}  # None (every centroid) ranks above numbers
 
 
 def test_uniform_stage_runs_its_trials_end_to_end_and_reports_its_best(tuned):
