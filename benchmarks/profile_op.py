@@ -10,6 +10,7 @@ the kernels by total GPU time. A wall time far above the kernel time means the h
     python benchmarks/profile_op.py --graph                # one CUDA graph even above cuda_graph="auto"'s limit
     python benchmarks/profile_op.py --heads 40 --frames 21 --height 45 --width 80 --trace $OUT/op.json
     python benchmarks/profile_op.py --refresh-every 2      # also: fresh calls vs calls reusing the routing
+    python benchmarks/profile_op.py --set exact_centroids=64   # any other SvgEarConfig field
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import time
 from collections import defaultdict
 
 import torch
-from _timing import add_video_shape_arguments
+from _timing import add_config_set_argument, add_video_shape_arguments
 from torch.profiler import ProfilerActivity, profile
 
 from svg_ear_compile import SvgEarConfig, SvgEarState
@@ -44,6 +45,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=3, help="profiled warm calls")
     parser.add_argument("--top", type=int, default=25, help="kernels listed")
     parser.add_argument("--trace", help="also write a Chrome trace to this file")
+    add_config_set_argument(parser)
     args = parser.parse_args()
     if not torch.cuda.is_available():
         raise SystemExit("profile_op.py profiles the Triton path: it needs a CUDA device")
@@ -53,7 +55,8 @@ def main() -> None:
                         dtype=torch.bfloat16, device=device)
     cuda_graph = False if args.eager else (True if args.graph else "auto")
     config = SvgEarConfig(num_q_clusters=args.q_clusters, num_k_clusters=args.k_clusters, budget=args.density,
-                          min_seq_len=0, impl="triton", cuda_graph=cuda_graph, refresh_every=args.refresh_every)
+                          min_seq_len=0, impl="triton", cuda_graph=cuda_graph,
+                          refresh_every=args.refresh_every).replace(**dict(args.set))
     state = SvgEarState()
     for _ in range(2 + args.refresh_every):  # cold call, then warm ones (captures): compilation out of the way
         run_pipeline(q, k, v, config, state)
@@ -77,7 +80,8 @@ def main() -> None:
         busy_us += max(0.0, end - max(start, cursor))
         cursor = max(cursor, end)
     print(f"shape H={args.heads} S={q.shape[2]} D={args.head_dim}, density {args.density}, "
-          f"{'eager launches' if args.eager else 'CUDA graph replay'}, {torch.cuda.get_device_name()}")
+          f"{'eager launches' if args.eager else 'CUDA graph replay'}, {torch.cuda.get_device_name()}"
+          + "".join(f", {name}={value}" for name, value in args.set))
     print(f"wall per call ms: {', '.join(f'{w:.2f}' for w in walls)} (profiler overhead included)")
     print(f"per call: {len(kernels) / args.calls:.0f} kernel launches, "
           f"GPU kernel time {gpu_us / args.calls / 1e3:.2f} ms, GPU busy {busy_us / args.calls / 1e3:.2f} ms")
