@@ -108,27 +108,27 @@ def compensation_tail(query_means: torch.Tensor, key_centroids: torch.Tensor, va
     attention's inputs). Torch ops and one Triton launch, no host sync.
     """
     groups, num_q, num_k = selected.shape
+    # At 14B the host issuing these ops, not the GPU running them, is the cost: each line is one launch
+    # where it can be (an empty tail's −inf flows through to a −inf log-weight and zero weights).
     present = (key_sizes > 0).unsqueeze(-1)  # an empty cluster's mean is never read, whatever it holds
     points = query_means.float()
     centroids = torch.where(present, key_centroids.float(), 0.0)
     means = torch.where(present, value_means.float(), 0.0)
-    log_weight = scale * points @ centroids.mT + key_sizes.float().log()[:, None, :]  # −inf: empty cluster
-    log_weight = log_weight.masked_fill(selected, float("-inf"))
+    log_sizes = key_sizes.float().log().unsqueeze(1)  # −inf: empty cluster
+    log_weight = torch.baddbmm(log_sizes, points, centroids.mT, alpha=scale).masked_fill_(selected, float("-inf"))
     top, index = log_weight.topk(min(exact_centroids, num_k), dim=-1)
-    exact_clusters = torch.where(top > float("-inf"), index, -1)
-    tail = log_weight.scatter(-1, index, float("-inf"))
+    tail = log_weight.scatter_(-1, index, float("-inf"))
     peak = tail.amax(-1, keepdim=True)
-    weights = (tail - torch.where(peak > float("-inf"), peak, 0.0)).exp()  # 0 outside the tail
+    weights = (tail - peak.clamp_min(torch.finfo(torch.float32).min)).exp_()  # 0 outside the tail
     total = weights.sum(-1, keepdim=True)
-    has_tail = total > 0
-    weights = weights / torch.where(has_tail, total, 1.0)
+    weights = weights.div_(total.clamp_min(torch.finfo(torch.float32).tiny))
     mean_key = weights @ centroids
     rows = groups * num_q
     return CompensationTail(
-        exact_clusters=exact_clusters.reshape(rows, -1).to(torch.int32).contiguous(),
+        exact_clusters=index.masked_fill_(top == float("-inf"), -1).to(torch.int32).reshape(rows, -1),
         query_means=points.reshape(rows, -1).contiguous(),
-        mean_key=mean_key.reshape(rows, -1).contiguous(),
-        log2_weight=torch.where(has_tail, (peak + total.log()) * _LOG2_E, float("-inf")).reshape(rows).contiguous(),
-        value=(weights @ means).reshape(rows, -1).contiguous(),
+        mean_key=mean_key.reshape(rows, -1),
+        log2_weight=((peak + total.log()) * _LOG2_E).reshape(rows),
+        value=(weights @ means).reshape(rows, -1),
         slope=tail_moment(weights, centroids, means, mean_key, scale, dtype),
     )

@@ -401,7 +401,7 @@ def sparse_attention(
         selected.contiguous().view(torch.uint8),
         block_map.key_sizes.to(torch.float32).log2().contiguous(),
         key_centroids.to(queries_sorted.dtype).contiguous(), value_means.to(values_sorted.dtype).contiguous(),
-        *(tail if tail is not None else (dummy,) * len(CompensationTail._fields)),
+        *((t.contiguous() for t in tail) if tail is not None else (dummy,) * len(CompensationTail._fields)),
         shared_keys.contiguous() if has_shared else dummy,
         shared_values.contiguous() if has_shared else dummy,
         shared_valid.contiguous().view(torch.uint8) if has_shared and shared_valid is not None else dummy,
