@@ -198,12 +198,10 @@ class _SparseStep:
             key_layout = _tiled(permute_ref.cluster_layout(k_labels, self.num_k_clusters), videos)
             queries_sorted, keys_sorted, values_sorted = self._sorted(inputs, query_layout, key_layout)
         with timer("stats"):
-            query_sizes = query_layout.sizes[:routed]
-            if triton:
-                query_means = triton.cluster_stats.segment_means(queries_sorted[:routed],
-                                                                 query_layout.offsets[:routed])[0]
-            else:
-                query_means = cluster_stats_ref.cluster_means(queries[:routed], q_labels, query_sizes)
+            # Routing needs the routed groups' query means; the compensation's tail needs every group's.
+            mean_groups = queries.shape[0] if config.exact_centroids is not None else routed
+            points = self._query_means(queries_sorted[:mean_groups], query_layout, mean_groups)
+            query_means, query_sizes = points[:routed], query_layout.sizes[:routed]
             key_means, value_means = self._key_stats(keys_sorted, values_sorted, key_layout)
         # Routing sees the routed groups only.
         key_sizes, routed_key_means, routed_value_means = (key_layout.sizes[:routed], key_means[:routed],
@@ -225,9 +223,6 @@ class _SparseStep:
         with timer("routing"):
             selected = _tile(routing_ref.route(mass, log_error, query_sizes, key_sizes, config), videos)
             block_map = BlockMap.from_selection(selected, query_layout.sizes, key_layout.sizes, check_sizes=False)
-        points = query_means
-        if self.config.exact_centroids is not None and routed < queries.shape[0]:
-            points = self._query_means(queries_sorted, query_layout)  # every video's own q̄
         result = self._attend(inputs, (queries_sorted, keys_sorted, values_sorted), query_layout, key_layout,
                               block_map, (key_means, value_means), points, out)
         outputs = {"out": result, "density_per_head": block_map.density(), "query_labels": _tile(q_labels, videos),
@@ -250,7 +245,7 @@ class _SparseStep:
             key_means, value_means = self._key_stats(keys_sorted, values_sorted, key_layout)
             query_means = None
             if self.config.exact_centroids is not None:
-                query_means = self._query_means(queries_sorted, query_layout)
+                query_means = self._query_means(queries_sorted, query_layout, queries_sorted.shape[0])
         block_map = BlockMap(inputs["selected"], query_layout.sizes, key_layout.sizes)
         result = self._attend(inputs, (queries_sorted, keys_sorted, values_sorted), query_layout, key_layout,
                               block_map, (key_means, value_means), query_means, out)
@@ -267,11 +262,13 @@ class _SparseStep:
         return tuple(permute_ref.permute(x, layout.perm) for x, layout in
                      ((queries, query_layout), (keys, key_layout), (values, key_layout)))
 
-    def _query_means(self, queries_sorted: torch.Tensor, query_layout: permute_ref.ClusterLayout) -> torch.Tensor:
-        """Query cluster means q̄_i of every group."""
+    def _query_means(self, queries_sorted: torch.Tensor, query_layout: permute_ref.ClusterLayout,
+                     groups: int) -> torch.Tensor:
+        """Query cluster means q̄_i of the first ``groups`` groups (``queries_sorted`` holds just those)."""
         if self.kernels:
-            return self.kernels.cluster_stats.segment_means(queries_sorted, query_layout.offsets)[0]
-        return cluster_stats_ref.cluster_means(queries_sorted, query_layout.labels_sorted, query_layout.sizes)
+            return self.kernels.cluster_stats.segment_means(queries_sorted, query_layout.offsets[:groups])[0]
+        return cluster_stats_ref.cluster_means(queries_sorted, query_layout.labels_sorted[:groups],
+                                               query_layout.sizes[:groups])
 
     def _key_stats(self, keys_sorted: torch.Tensor, values_sorted: torch.Tensor,
                    key_layout: permute_ref.ClusterLayout) -> tuple[torch.Tensor, torch.Tensor]:
