@@ -97,6 +97,20 @@ def _rows(ptr, rows, row_mask, width: tl.constexpr, BLOCK: tl.constexpr, MASK_RO
 
 
 @triton.jit
+def _fold_centroids(q, clusters, valid, log2_sizes, centroids_ptr, value_means_ptr, qk_scale, m_i, l_i, acc,
+                    HEAD_DIM: tl.constexpr, VALUE_DIM: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
+                    DOT_PRECISION: tl.constexpr):
+    """Fold the key clusters at rows ``clusters`` of the centroid and value-mean tables, where ``valid``,
+    as keys of base-2 logit ``qk_scale·q·k̄_j + log2_sizes`` and value ``v̄_j``."""
+    centroids = _rows(centroids_ptr, clusters, valid, HEAD_DIM, BLOCK_D, True)
+    # One fused multiply-add per logit: a column bias of −inf drops the clusters not valid.
+    bias = tl.where(valid, log2_sizes, float("-inf"))
+    logits = tl.dot(q, tl.trans(centroids), input_precision=DOT_PRECISION) * qk_scale + bias[None, :]
+    means = _rows(value_means_ptr, clusters, valid, VALUE_DIM, BLOCK_DV, True)
+    return _online_softmax_step(logits, 1.0, means, m_i, l_i, acc, DOT_PRECISION, True)
+
+
+@triton.jit
 def _tile_tokens(tile_start, lane, block_row, ranges, range_count, tiles_per_row,
                  delta_ptr, tile_range_ptr, range_starts_ptr, BLOCK_N: tl.constexpr, START_WORDS: tl.constexpr):
     """Key rows of packed positions ``tile_start + lane``: position n lies in range first + (range starts
@@ -174,10 +188,9 @@ def _sparse_attention_kernel(
             listed_mask = listed >= 0
             clusters = group * num_k_clusters + tl.where(listed_mask, listed, 0)
             log2_size = tl.load(log2_sizes_ptr + clusters, mask=listed_mask, other=float("-inf"))
-            centroids = _rows(centroids_ptr, clusters, listed_mask, HEAD_DIM, BLOCK_D, True)
-            logits = tl.dot(q, tl.trans(centroids), input_precision=DOT_PRECISION) * qk_scale + log2_size[None, :]
-            means = _rows(value_means_ptr, clusters, listed_mask, VALUE_DIM, BLOCK_DV, True)
-            m_i, l_i, acc = _online_softmax_step(logits, 1.0, means, m_i, l_i, acc, DOT_PRECISION, True)
+            m_i, l_i, acc = _fold_centroids(q, clusters, listed_mask, log2_size, centroids_ptr, value_means_ptr,
+                                            qk_scale, m_i, l_i, acc, HEAD_DIM, VALUE_DIM, BLOCK_D, BLOCK_DV,
+                                            DOT_PRECISION)
         offs_d = tl.arange(0, BLOCK_D)
         offs_dv = tl.arange(0, BLOCK_DV)
         d_mask = offs_d < HEAD_DIM
@@ -199,13 +212,9 @@ def _sparse_attention_kernel(
             log2_size = tl.load(log2_sizes_ptr + group * num_k_clusters + offs_c, mask=c_mask,
                                 other=float("-inf"))
             skipped = c_mask & (chosen == 0) & (log2_size > float("-inf"))
-            clusters = group * num_k_clusters + offs_c
-            centroids = _rows(centroids_ptr, clusters, skipped, HEAD_DIM, BLOCK_D, True)
-            # One fused multiply-add per logit: a column bias of −inf drops selected and empty clusters.
-            bias = tl.where(skipped, log2_size, float("-inf"))
-            logits = tl.dot(q, tl.trans(centroids), input_precision=DOT_PRECISION) * qk_scale + bias[None, :]
-            means = _rows(value_means_ptr, clusters, skipped, VALUE_DIM, BLOCK_DV, True)
-            m_i, l_i, acc = _online_softmax_step(logits, 1.0, means, m_i, l_i, acc, DOT_PRECISION, True)
+            m_i, l_i, acc = _fold_centroids(q, group * num_k_clusters + offs_c, skipped, log2_size, centroids_ptr,
+                                            value_means_ptr, qk_scale, m_i, l_i, acc, HEAD_DIM, VALUE_DIM, BLOCK_D,
+                                            BLOCK_DV, DOT_PRECISION)
 
     if HAS_SHARED:  # exact shared keys; padded ones enter neither numerator nor denominator
         for shared_start in range(0, num_shared, BLOCK_N):
