@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"dense SDPA: {dense_ms:.2f} ms (rel. error of {args.dtype} SDPA vs fp32: {dense_error:.2e})\n")
 
     results = {"header": header, "dense_ms": dense_ms, "runs": []}
-    stages = ["kmeans_q", "kmeans_k", "permute", "stats", "mass", "probe", "routing", "attention", "unpermute"]
+    stages = ["kmeans_q", "kmeans_k", "permute", "stats", "mass", "probe", "routing", "plan", "attention", "unpermute"]
     print("| impl | mode | target | density | rel. error | warm call ms | x dense | no-timer call ms | x dense | "
           "first no-timer call ms (graph capture) | cold call ms | " + " | ".join(stages) + " |")
     print("|---|---|---|---|---|---|---|---|---|---|---|" + "---|" * len(stages))

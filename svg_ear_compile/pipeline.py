@@ -223,12 +223,12 @@ class _SparseStep:
         with timer("routing"):
             selected = _tile(routing_ref.route(mass, log_error, query_sizes, key_sizes, config), videos)
             block_map = BlockMap.from_selection(selected, query_layout.sizes, key_layout.sizes, check_sizes=False)
-        result = self._attend(inputs, (queries_sorted, keys_sorted, values_sorted), query_layout, key_layout,
-                              block_map, (key_means, value_means), points, out)
+        result, plan = self._attend(inputs, (queries_sorted, keys_sorted, values_sorted), query_layout, key_layout,
+                                    block_map, (key_means, value_means), points, out)
         outputs = {"out": result, "density_per_head": block_map.density(), "query_labels": _tile(q_labels, videos),
                    "key_labels": _tile(k_labels, videos), "selected": block_map.selected}
         if self.keep_layouts:  # what reusing calls take (see :class:`~.state.Routing`)
-            outputs.update(layout_tensors(query_layout, key_layout))
+            outputs.update(layout_tensors(query_layout, key_layout), **plan)
         next_centroids = (_lloyd_update(query_means, query_sizes, q_centroids) if iters_q else q_centroids,
                           _lloyd_update(routed_key_means, key_sizes, k_centroids) if iters_k else k_centroids)
         return outputs, next_centroids
@@ -247,8 +247,8 @@ class _SparseStep:
             if self.config.exact_centroids is not None:
                 query_means = self._query_means(queries_sorted, query_layout, queries_sorted.shape[0])
         block_map = BlockMap(inputs["selected"], query_layout.sizes, key_layout.sizes)
-        result = self._attend(inputs, (queries_sorted, keys_sorted, values_sorted), query_layout, key_layout,
-                              block_map, (key_means, value_means), query_means, out)
+        result, _ = self._attend(inputs, (queries_sorted, keys_sorted, values_sorted), query_layout, key_layout,
+                                 block_map, (key_means, value_means), query_means, out)
         return {"out": result}, centroids
 
     def _sorted(self, inputs: dict[str, torch.Tensor], query_layout: permute_ref.ClusterLayout,
@@ -281,9 +281,11 @@ class _SparseStep:
     def _attend(self, inputs: dict[str, torch.Tensor], sorted_qkv: tuple[torch.Tensor, ...],
                 query_layout: permute_ref.ClusterLayout, key_layout: permute_ref.ClusterLayout, block_map: BlockMap,
                 key_stats: tuple[torch.Tensor, torch.Tensor], query_means: torch.Tensor | None,
-                out: torch.Tensor | None) -> torch.Tensor:
-        """Block-sparse attention with compensation (and shared keys), rows back in their original order.
-        ``query_means`` (every group's q̄_i) are read only with ``config.exact_centroids``."""
+                out: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Block-sparse attention with compensation (and shared keys), rows back in their original order,
+        and the Triton path's plan tensors (taken from ``inputs`` when a reusing call has them, else built)
+        for the calls that reuse this routing. ``query_means`` (every group's q̄_i) are read only with
+        ``config.exact_centroids``."""
         shared_args = tuple(inputs[name] for name in _SHARED_NAMES if name in inputs)
         attention_args = (*sorted_qkv, query_layout, key_layout, block_map, *key_stats, self.scale,
                           self.config.compensation, *shared_args)
@@ -292,14 +294,23 @@ class _SparseStep:
             queries = inputs["queries"]
             tiles = self.kernels.tiles.tile_config(queries.shape[-1], queries.shape[1], queries.device,
                                                    block_m=self.config.block_m, block_n=self.config.block_n)
+            launch = dict(block_m=tiles.block_m, block_n=tiles.block_n, remainder_m=tiles.remainder_m)
+            module = self.kernels.sparse_attention
+            plan = self.kernels.attention_plan.plan_from(inputs)
+            with self.timer("plan"):
+                if plan is None:
+                    num_shared = inputs["shared_keys"].shape[1] if "shared_keys" in inputs else 0
+                    plan = module.sparse_attention_plan(query_layout, key_layout, block_map, self.config.compensation,
+                                                        num_shared=num_shared,
+                                                        exact_centroids=self.config.exact_centroids, **launch)
             with self.timer("attention"):  # writes the rows back in place: no separate unpermute
-                return self.kernels.sparse_attention.sparse_attention(
-                    *attention_args, block_m=tiles.block_m, block_n=tiles.block_n, num_warps=tiles.num_warps,
-                    num_stages=tiles.num_stages, remainder_m=tiles.remainder_m, out=out, **tail_args)
+                result = module.sparse_attention(*attention_args, num_warps=tiles.num_warps,
+                                                 num_stages=tiles.num_stages, out=out, plan=plan, **launch, **tail_args)
+            return result, self.kernels.attention_plan.plan_tensors(plan)
         with self.timer("attention"):
             out_sorted = sparse_attention_ref.sparse_attention_ref(*attention_args, **tail_args)
         with self.timer("unpermute"):
-            return permute_ref.unpermute(out_sorted, query_layout.perm)
+            return permute_ref.unpermute(out_sorted, query_layout.perm), {}
 
 
 _SHARED_NAMES = ("shared_keys", "shared_values", "shared_valid")
@@ -319,7 +330,8 @@ def _tiled(layout: permute_ref.ClusterLayout, copies: int) -> permute_ref.Cluste
 def _kept_routing(key: tuple, outputs: dict[str, torch.Tensor]) -> Routing:
     """The routing of a fresh call's ``outputs`` (which hold its layouts when ``refresh_every > 1``)."""
     return Routing(key, *layouts_from(outputs), outputs["query_labels"], outputs["key_labels"],
-                   outputs["selected"], outputs["density_per_head"])
+                   outputs["selected"], outputs["density_per_head"],
+                   plan={name: t for name, t in outputs.items() if name.startswith("plan_")})
 
 
 def _lloyd_update(means: torch.Tensor, sizes: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
@@ -334,10 +346,10 @@ def _config_key(config: SvgEarConfig) -> tuple:
 
 def _triton_kernels() -> types.SimpleNamespace:
     """The Triton kernel modules, imported on first use (importing the package never loads Triton)."""
-    from .kernels import cluster_stats, kmeans, permute, probe, sparse_attention, tiles
+    from .kernels import attention_plan, cluster_stats, kmeans, permute, probe, sparse_attention, tiles
 
-    return types.SimpleNamespace(cluster_stats=cluster_stats, kmeans=kmeans, permute=permute, probe=probe,
-                                 sparse_attention=sparse_attention, tiles=tiles)
+    return types.SimpleNamespace(attention_plan=attention_plan, cluster_stats=cluster_stats, kmeans=kmeans,
+                                 permute=permute, probe=probe, sparse_attention=sparse_attention, tiles=tiles)
 
 
 def _grouped_shared(shared: SharedKeys, dtype: torch.dtype) -> dict[str, torch.Tensor]:

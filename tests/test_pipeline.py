@@ -93,6 +93,27 @@ def test_triton_reusing_calls_equal_the_oracle_under_the_kept_routing():
     assert rel_error(out.cpu(), replaced_key_oracle(q.cpu(), k.cpu(), v.cpu(), on_cpu)) < 1e-4
 
 
+def test_triton_reusing_calls_take_the_kept_plan(monkeypatch):
+    """The fresh call keeps its attention plan with the routing; reusing calls run on it without building
+    another (at 14B the plan is ~100 launches and ~1 ms of a reusing call) and still equal the oracle."""
+    cfg = SvgEarConfig(**SMALL, budget=0.3, kmeans_iters=1, refresh_every=3, impl="triton")
+    state = SvgEarState()
+    _, fresh = svg_ear_attention(*_inputs(torch.float32, seed=1), cfg, state=state, return_stats=True)
+    assert {"plan_work", "plan_range_delta", "plan_range_starts"} <= set(state.routing.plan)
+    from svg_ear_compile.kernels import sparse_attention as kernel_module
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a reusing call built a new plan")
+
+    monkeypatch.setattr(kernel_module, "attention_plan", refuse)
+    for seed in (2, 3):
+        q, k, v = _inputs(torch.float32, seed=seed)
+        out, stats = svg_ear_attention(q, k, v, cfg, state=state, return_stats=True)
+        assert stats["reused_routing"]
+        on_cpu = {name: t.cpu() for name, t in fresh.items() if isinstance(t, torch.Tensor)}
+        assert rel_error(out.cpu(), replaced_key_oracle(q.cpu(), k.cpu(), v.cpu(), on_cpu)) < 1e-4
+
+
 def test_triton_batch_shared_routing_equals_reference():
     q, k, v = video_qkv(batch=2, heads=2, frames=2, height=6, width=10, head_dim=16, device=DEVICE, seed=4)
     cfg = SvgEarConfig(**SMALL, budget=0.3, batch_shares_routing=True)

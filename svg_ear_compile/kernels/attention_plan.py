@@ -149,3 +149,15 @@ def _range_start_bits(vstart: torch.Tensor, range_count: torch.Tensor, num_tiles
     mask = torch.zeros(used + rows * width, dtype=torch.int32, device=vstart.device)
     mask.scatter_add_(0, slot.reshape(-1), bits.reshape(-1))
     return mask[:used].view(rows, num_tiles, words)
+
+
+def plan_tensors(plan: AttentionPlan) -> dict[str, torch.Tensor]:
+    """The plan's tensors by name, ``plan_work`` …; :func:`plan_from` inverts it."""
+    return {f"plan_{name}": t for name, t in plan._asdict().items() if t is not None}
+
+
+def plan_from(tensors: dict[str, torch.Tensor]) -> AttentionPlan | None:
+    """The plan named in ``tensors`` (as :func:`plan_tensors` names them), None when there is none."""
+    if "plan_work" not in tensors:
+        return None
+    return AttentionPlan(**{name: tensors.get(f"plan_{name}") for name in AttentionPlan._fields})

@@ -43,7 +43,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .attention_plan import attention_plan
+from .attention_plan import AttentionPlan, attention_plan
 from .block_map import BlockMap
 from .compensation_tail import CompensationTail, compensation_tail
 from .permute_ref import ClusterLayout
@@ -305,6 +305,63 @@ def _validate(
                f"remainder_m={remainder_m} must be a power of two >= 16 and below block_m={block_m}")
 
 
+def _attended(block_map: BlockMap) -> torch.Tensor:
+    """The selected clusters that hold keys: an empty cluster adds no range and no compensation term."""
+    return block_map.selected & (block_map.key_sizes > 0).unsqueeze(1)
+
+
+def _plan(query_layout: ClusterLayout, key_layout: ClusterLayout, block_map: BlockMap, selected: torch.Tensor,
+          compensation: bool, exact_centroids: int | None, num_shared: int, block_m: int, block_n: int,
+          remainder_m: int | None) -> AttentionPlan:
+    compensation_keys = 0 if not compensation else block_map.selected.shape[2] if exact_centroids is None \
+        else exact_centroids + 1
+    return attention_plan(query_layout, key_layout, BlockMap(selected, block_map.query_sizes, block_map.key_sizes),
+                          block_m, block_n, compensation_keys + num_shared, remainder_m)
+
+
+def sparse_attention_plan(
+    query_layout: ClusterLayout,
+    key_layout: ClusterLayout,
+    block_map: BlockMap,
+    compensation: bool,
+    *,
+    num_shared: int = 0,
+    exact_centroids: int | None = None,
+    block_m: int = 64,
+    block_n: int = 64,
+    remainder_m: int | None = None,
+) -> AttentionPlan:
+    """The plan :func:`sparse_attention` builds for these arguments (``num_shared``: the shared keys'
+    count), to pass back as its ``plan`` while the layouts and block map stay the same. Torch ops on
+    the device, no host sync."""
+    return _plan(query_layout, key_layout, block_map, _attended(block_map), compensation, exact_centroids,
+                 num_shared, block_m, block_n, remainder_m)
+
+
+def _check_plan(plan: AttentionPlan, groups: int, num_rows: int, num_keys: int, num_q: int, num_k: int,
+                block_m: int, block_n: int, remainder_m: int | None) -> None:
+    """A given plan must have the shapes :func:`sparse_attention_plan` gives these sizes and tiles: a plan
+    made for other tiles would send the kernel to wrong key rows."""
+    rows = groups * num_q
+    tiles = triton.cdiv(num_keys, block_n)
+    expected = {
+        "work": (groups * min(num_rows, triton.cdiv(num_rows, block_m) + num_q), 4),
+        "range_delta": (rows, (num_k + 1) // 2),
+        "range_count": (rows,),
+        "range_total": (rows,),
+        "tile_range": (rows, tiles),
+        "range_starts": (rows, tiles, triton.cdiv(block_n, 32)),
+    }
+    for name, shape in expected.items():
+        got = getattr(plan, name)
+        _check(_shape(got) == shape and got.dtype == torch.int32,
+               f"plan.{name} is {got.dtype} {_shape(got)}, expected int32 {shape} (a plan made for other "
+               f"layouts or tiles: build it with sparse_attention_plan and the same block_m/block_n)")
+    _check((plan.remainder_work is None) == (remainder_m is None),
+           f"plan.remainder_work is {'absent' if plan.remainder_work is None else 'present'} but "
+           f"remainder_m={remainder_m}")
+
+
 def sparse_attention(
     queries_sorted: torch.Tensor,
     keys_sorted: torch.Tensor,
@@ -328,6 +385,7 @@ def sparse_attention(
     out: torch.Tensor | None = None,
     exact_centroids: int | None = None,
     query_means: torch.Tensor | None = None,
+    plan: AttentionPlan | None = None,
 ) -> torch.Tensor:
     """SVG-EAR attention output ``(G, N, Dv)`` in the *original* query order, in the values' dtype.
 
@@ -341,7 +399,9 @@ def sparse_attention(
     ``remainder_m`` (a power of two from 16, below ``block_m``) runs each query cluster's last
     tile of at most that many rows in a second launch with ``remainder_m``-row tiles.
     ``exact_centroids``/``query_means`` ``(G, QC, D)``: the compensation's exact centroids and the
-    expansion points of the rest, as for the reference.
+    expansion points of the rest, as for the reference. ``plan``: the work lists and key ranges
+    :func:`sparse_attention_plan` made for these layouts, block map and settings (a call that reuses
+    a routing passes the plan of the call that made it; None: built here).
 
     Example (full selection: exact attention; ``dev`` is "cpu" under ``TRITON_INTERPRET=1``):
         >>> import os, torch
@@ -393,10 +453,12 @@ def sparse_attention(
 
     num_shared = 0 if shared_keys is None else shared_keys.shape[1]
     has_shared = num_shared > 0
-    selected = block_map.selected & (block_map.key_sizes > 0).unsqueeze(1)
-    compensation_keys = 0 if not compensation else num_k if exact_centroids is None else exact_centroids + 1
-    plan = attention_plan(query_layout, key_layout, BlockMap(selected, block_map.query_sizes, block_map.key_sizes),
-                          block_m, block_n, compensation_keys + num_shared, remainder_m)
+    selected = _attended(block_map)
+    if plan is None:
+        plan = _plan(query_layout, key_layout, block_map, selected, compensation, exact_centroids, num_shared,
+                     block_m, block_n, remainder_m)
+    else:
+        _check_plan(plan, groups, num_rows, num_keys, num_q, num_k, block_m, block_n, remainder_m)
     dummy = out  # stands in for pointers the constexpr flags never read
     tail = None
     if exact_centroids is not None:

@@ -283,11 +283,13 @@ def tune(settings: TuneSettings, progress: Progress | None = None) -> TuneResult
                            "dense_ms": measured.dense_ms, "sparse_ms": measured.sparse_ms})
             return measured
 
+        time_left = None if deadline is None else max(0.0, deadline - time.time())
+        if time_left == 0.0:
+            progress.update(0, "skipped: the per-layer search spent the --timeout")
         uniform_search = search_uniform(
             check_uniform, space, consensus(choices),
             target=settings.psnr_target, max_refresh=settings.max_refresh, storage=storage, name=f"{prefix}/uniform",
-            n_trials=settings.uniform_trials, timeout=None if deadline is None else max(0.0, deadline - time.time()),
-            seed=settings.seed, on_trial=progress.update)
+            n_trials=settings.uniform_trials, timeout=time_left, seed=settings.seed, on_trial=progress.update)
         if uniform_search is not None and (result.psnr_db < settings.psnr_target
                                            or uniform_search.sparse_ms < result.sparse_ms):
             chosen_by = "uniform search"

@@ -9,7 +9,7 @@ from svg_ear_compile.kernels.attention_plan import key_ranges
 from svg_ear_compile.kernels.block_map import BlockMap
 from svg_ear_compile.kernels.cluster_stats_ref import cluster_means
 from svg_ear_compile.kernels.permute_ref import ClusterLayout, cluster_layout, permute, unpermute
-from svg_ear_compile.kernels.sparse_attention import sparse_attention
+from svg_ear_compile.kernels.sparse_attention import sparse_attention, sparse_attention_plan
 from svg_ear_compile.kernels.sparse_attention_ref import sparse_attention_ref
 
 DEVICE = "cpu" if os.environ.get("TRITON_INTERPRET", "0") == "1" else "cuda"
@@ -197,6 +197,23 @@ def test_full_selection_is_exact_attention(n):
     k, v = unpermute(args[1], args[4].perm), unpermute(args[2], args[4].perm)
     out = sparse_attention(*args, True, block_m=16, block_n=16)
     torch.testing.assert_close(out, torch.softmax(args[8] * q @ k.mT, -1) @ v, rtol=1e-5, atol=1e-5)
+
+
+def test_a_given_plan_gives_the_same_output_and_one_for_other_tiles_is_refused():
+    """A reusing call passes the plan its routing was made with: the output is the plan-building call's,
+    bit for bit; a plan for other tiles (or without the remainder list) is an error, not wrong rows."""
+    args, shared = _case("singletons", seed=29, shared_tokens=5)
+    launch = dict(block_m=32, block_n=16, remainder_m=16)
+    built = sparse_attention(*args, True, *shared, **launch)
+    plan = sparse_attention_plan(args[3], args[4], args[5], True, num_shared=5, **launch)
+    assert torch.equal(sparse_attention(*args, True, *shared, plan=plan, **launch), built)
+    with pytest.raises(ValueError, match="plan.tile_range is .* made for other layouts or tiles"):
+        sparse_attention(*args, True, *shared, plan=sparse_attention_plan(args[3], args[4], args[5], True,
+                                                                          block_m=32, block_n=32), block_m=32,
+                         block_n=16)
+    with pytest.raises(ValueError, match="plan.remainder_work is absent but remainder_m=16"):
+        sparse_attention(*args, True, *shared, plan=sparse_attention_plan(args[3], args[4], args[5], True,
+                                                                          block_m=32, block_n=16), **launch)
 
 
 def test_key_ranges_cover_exactly_the_selected_tokens():
