@@ -137,8 +137,8 @@ def _sparse_attention_kernel(
     qk_scale,
     HEAD_DIM: tl.constexpr, VALUE_DIM: tl.constexpr,
     COMPENSATION: tl.constexpr, TAIL: tl.constexpr, HAS_SHARED: tl.constexpr, HAS_VALID: tl.constexpr,
-    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
-    START_WORDS: tl.constexpr, DOT_PRECISION: tl.constexpr,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_E: tl.constexpr, BLOCK_D: tl.constexpr,
+    BLOCK_DV: tl.constexpr, START_WORDS: tl.constexpr, DOT_PRECISION: tl.constexpr,
 ):
     item = work_ptr + tl.program_id(0) * 4
     row_start = tl.load(item + 2)
@@ -182,8 +182,8 @@ def _sparse_attention_kernel(
         m_i, l_i, acc = _online_softmax_step(scores, qk_scale, values, m_i, l_i, acc, DOT_PRECISION, False)
 
     if TAIL:  # the row's listed clusters as centroid logits, then the tail as one key per query
-        for exact_start in range(0, num_exact, BLOCK_N):
-            offs_e = exact_start + tl.arange(0, BLOCK_N)
+        for exact_start in range(0, num_exact, BLOCK_E):
+            offs_e = exact_start + tl.arange(0, BLOCK_E)
             listed = tl.load(exact_ptr + block_row * num_exact + offs_e, mask=offs_e < num_exact, other=-1)
             listed_mask = listed >= 0
             clusters = group * num_k_clusters + tl.where(listed_mask, listed, 0)
@@ -303,6 +303,12 @@ def _validate(
     if remainder_m is not None:
         _check(16 <= remainder_m < block_m and remainder_m & (remainder_m - 1) == 0,
                f"remainder_m={remainder_m} must be a power of two >= 16 and below block_m={block_m}")
+
+
+def _exact_tile(exact_centroids: int | None, block_n: int) -> int:
+    """Columns per tile of the listed centroids: ``T`` rounded up to a power of two (from 16, the
+    smallest dot), at most ``block_n``; a 128-wide tile for ``T = 64`` would be half padding."""
+    return 16 if exact_centroids is None else min(block_n, max(16, triton.next_power_of_2(exact_centroids)))
 
 
 def _attended(block_map: BlockMap) -> torch.Tensor:
@@ -482,7 +488,7 @@ def sparse_attention(
         HEAD_DIM=head_dim, VALUE_DIM=value_dim,
         COMPENSATION=bool(compensation), TAIL=tail is not None,
         HAS_SHARED=has_shared, HAS_VALID=shared_valid is not None,
-        BLOCK_N=block_n, START_WORDS=plan.range_starts.shape[-1],
+        BLOCK_N=block_n, BLOCK_E=_exact_tile(exact_centroids, block_n), START_WORDS=plan.range_starts.shape[-1],
         BLOCK_D=max(16, triton.next_power_of_2(head_dim)), BLOCK_DV=max(16, triton.next_power_of_2(value_dim)),
         DOT_PRECISION="ieee" if queries_sorted.dtype == torch.float32 else "tf32",
         num_warps=num_warps, num_stages=num_stages)

@@ -159,6 +159,15 @@ def test_exact_centroids_and_expanded_tail_match_reference(name, exact, dtype):
     _assert_close(out, expected, _TOLERANCE[dtype])
 
 
+@pytest.mark.parametrize("exact, block_n", [(3, 64), (20, 64), (40, 32)])
+def test_listed_centroids_in_tiles_narrower_than_the_key_tiles(exact, block_n):
+    """The listed clusters are walked in tiles of ``T`` rounded up to a power of two (at most ``block_n``):
+    one partial tile, and two tiles, each narrower than or equal to the key tile."""
+    args, shared = _case("singletons", seed=31 + exact, shared_tokens=5)
+    out, expected = _run_both(args, shared, True, exact, block_m=16, block_n=block_n)
+    _assert_close(out, expected, _TOLERANCE[torch.float32])
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_expanded_tail_with_head_dim_40_and_remainder_tiles(dtype):
     args, _ = _case("random", seed=17, g=3, n=227, d=40, dv=24, qc=5, kc=19, dtype=dtype)
