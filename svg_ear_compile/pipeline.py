@@ -196,11 +196,11 @@ class _SparseStep:
         with timer("permute"):
             query_layout = _tiled(permute_ref.cluster_layout(q_labels, self.num_q_clusters), videos)
             key_layout = _tiled(permute_ref.cluster_layout(k_labels, self.num_k_clusters), videos)
-            queries_sorted, keys_sorted, values_sorted = self._sorted(inputs, query_layout, key_layout)
+            attention_queries, keys_sorted, values_sorted = self._sorted(inputs, query_layout, key_layout)
         with timer("stats"):
             # Routing needs the routed groups' query means; the compensation's tail needs every group's.
             mean_groups = queries.shape[0] if config.exact_centroids is not None else routed
-            points = self._query_means(queries_sorted[:mean_groups], query_layout, mean_groups)
+            points = self._query_means(attention_queries, query_layout, mean_groups)
             query_means, query_sizes = points[:routed], query_layout.sizes[:routed]
             key_means, value_means = self._key_stats(keys_sorted, values_sorted, key_layout)
         # Routing sees the routed groups only.
@@ -223,8 +223,8 @@ class _SparseStep:
         with timer("routing"):
             selected = _tile(routing_ref.route(mass, log_error, query_sizes, key_sizes, config), videos)
             block_map = BlockMap.from_selection(selected, query_layout.sizes, key_layout.sizes, check_sizes=False)
-        result, plan = self._attend(inputs, (queries_sorted, keys_sorted, values_sorted), query_layout, key_layout,
-                                    block_map, (key_means, value_means), points, out)
+        result, plan = self._attend(inputs, (attention_queries, keys_sorted, values_sorted), query_layout,
+                                    key_layout, block_map, (key_means, value_means), points, out)
         outputs = {"out": result, "density_per_head": block_map.density(), "query_labels": _tile(q_labels, videos),
                    "key_labels": _tile(k_labels, videos), "selected": block_map.selected}
         if self.keep_layouts:  # what reusing calls take (see :class:`~.state.Routing`)
@@ -240,34 +240,35 @@ class _SparseStep:
         that compensation needs come from this call's keys and values. Centroids pass through."""
         query_layout, key_layout = layouts_from(inputs)
         with self.timer("permute"):
-            queries_sorted, keys_sorted, values_sorted = self._sorted(inputs, query_layout, key_layout)
+            attention_queries, keys_sorted, values_sorted = self._sorted(inputs, query_layout, key_layout)
         with self.timer("stats"):
             key_means, value_means = self._key_stats(keys_sorted, values_sorted, key_layout)
             query_means = None
             if self.config.exact_centroids is not None:
-                query_means = self._query_means(queries_sorted, query_layout, queries_sorted.shape[0])
+                query_means = self._query_means(attention_queries, query_layout, attention_queries.shape[0])
         block_map = BlockMap(inputs["selected"], query_layout.sizes, key_layout.sizes)
-        result, _ = self._attend(inputs, (queries_sorted, keys_sorted, values_sorted), query_layout, key_layout,
+        result, _ = self._attend(inputs, (attention_queries, keys_sorted, values_sorted), query_layout, key_layout,
                                  block_map, (key_means, value_means), query_means, out)
         return {"out": result}, centroids
 
     def _sorted(self, inputs: dict[str, torch.Tensor], query_layout: permute_ref.ClusterLayout,
                 key_layout: permute_ref.ClusterLayout) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Queries in query-cluster order, keys and values in key-cluster order."""
+        """Queries as the attention reads them (Triton: in place, through the query permutation; the
+        reference: in query-cluster order), keys and values in key-cluster order."""
         queries, keys, values = inputs["queries"], inputs["keys"], inputs["values"]
         if self.kernels:
-            queries_sorted = self.kernels.permute.permute_rows(queries, query_layout.perm)[0]
             keys_sorted, values_sorted = self.kernels.permute.permute_rows(keys, key_layout.perm, values)
-            return queries_sorted, keys_sorted, values_sorted
+            return queries, keys_sorted, values_sorted
         return tuple(permute_ref.permute(x, layout.perm) for x, layout in
                      ((queries, query_layout), (keys, key_layout), (values, key_layout)))
 
-    def _query_means(self, queries_sorted: torch.Tensor, query_layout: permute_ref.ClusterLayout,
+    def _query_means(self, attention_queries: torch.Tensor, query_layout: permute_ref.ClusterLayout,
                      groups: int) -> torch.Tensor:
-        """Query cluster means q̄_i of the first ``groups`` groups (``queries_sorted`` holds just those)."""
+        """Query cluster means q̄_i of the first ``groups`` groups, from the queries :meth:`_sorted` gave."""
         if self.kernels:
-            return self.kernels.cluster_stats.segment_means(queries_sorted, query_layout.offsets[:groups])[0]
-        return cluster_stats_ref.cluster_means(queries_sorted, query_layout.labels_sorted[:groups],
+            return self.kernels.cluster_stats.segment_means(attention_queries[:groups], query_layout.offsets[:groups],
+                                                            row_index=query_layout.perm[:groups])[0]
+        return cluster_stats_ref.cluster_means(attention_queries[:groups], query_layout.labels_sorted[:groups],
                                                query_layout.sizes[:groups])
 
     def _key_stats(self, keys_sorted: torch.Tensor, values_sorted: torch.Tensor,
@@ -305,7 +306,8 @@ class _SparseStep:
                                                         exact_centroids=self.config.exact_centroids, **launch)
             with self.timer("attention"):  # writes the rows back in place: no separate unpermute
                 result = module.sparse_attention(*attention_args, num_warps=tiles.num_warps,
-                                                 num_stages=tiles.num_stages, out=out, plan=plan, **launch, **tail_args)
+                                                 num_stages=tiles.num_stages, out=out, plan=plan, queries_in_place=True,
+                                                 **launch, **tail_args)
             return result, self.kernels.attention_plan.plan_tensors(plan)
         with self.timer("attention"):
             out_sorted = sparse_attention_ref.sparse_attention_ref(*attention_args, **tail_args)

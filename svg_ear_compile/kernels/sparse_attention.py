@@ -134,8 +134,8 @@ def _sparse_attention_kernel(
     exact_ptr, query_means_ptr, tail_key_ptr, tail_log2_weight_ptr, tail_value_ptr, tail_slope_ptr,
     shared_k_ptr, shared_v_ptr, shared_valid_ptr,
     num_rows, num_keys, num_q_clusters, num_k_clusters, range_width, tiles_per_row, num_shared, num_exact,
-    qk_scale,
-    HEAD_DIM: tl.constexpr, VALUE_DIM: tl.constexpr,
+    qk_scale, stride_qg, stride_qn,
+    HEAD_DIM: tl.constexpr, VALUE_DIM: tl.constexpr, QUERIES_IN_PLACE: tl.constexpr,
     COMPENSATION: tl.constexpr, TAIL: tl.constexpr, HAS_SHARED: tl.constexpr, HAS_VALID: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_E: tl.constexpr, BLOCK_D: tl.constexpr,
     BLOCK_DV: tl.constexpr, START_WORDS: tl.constexpr, DOT_PRECISION: tl.constexpr,
@@ -150,7 +150,12 @@ def _sparse_attention_kernel(
 
     offs_m = row_start + tl.arange(0, BLOCK_M)
     m_mask = offs_m < row_end
-    q = _rows(q_ptr + group * num_rows * HEAD_DIM, offs_m, m_mask, HEAD_DIM, BLOCK_D, True)
+    original_rows = tl.load(perm_ptr + group * num_rows + offs_m, mask=m_mask, other=0)
+    # Queries in place are read through the permutation: no sorted copy of them is made.
+    q_rows = (original_rows if QUERIES_IN_PLACE else offs_m).to(tl.int64)
+    offs_qd = tl.arange(0, BLOCK_D)
+    q = tl.load(q_ptr + group * stride_qg + q_rows[:, None] * stride_qn + offs_qd[None, :],
+                mask=m_mask[:, None] & (offs_qd[None, :] < HEAD_DIM), other=0.0)
     m_i = tl.full([BLOCK_M], float("-inf"), tl.float32)
     l_i = tl.zeros([BLOCK_M], tl.float32)
     acc = tl.zeros([BLOCK_M, BLOCK_DV], tl.float32)
@@ -231,7 +236,6 @@ def _sparse_attention_kernel(
             m_i, l_i, acc = _online_softmax_step(scores, qk_scale, values, m_i, l_i, acc, DOT_PRECISION, True)
 
     result = acc / tl.where(l_i > 0.0, l_i, 1.0)[:, None]
-    original_rows = tl.load(perm_ptr + group * num_rows + offs_m, mask=m_mask, other=0)
     offs_dv = tl.arange(0, BLOCK_DV)
     tl.store(out_ptr + group * num_rows * VALUE_DIM + original_rows[:, None] * VALUE_DIM + offs_dv[None, :],
              result.to(out_ptr.dtype.element_ty), mask=m_mask[:, None] & (offs_dv[None, :] < VALUE_DIM))
@@ -261,7 +265,7 @@ def _validate(
     remainder_m: int | None,
 ) -> None:
     """Shapes, dtypes and devices only: nothing here reads tensor values (no host sync)."""
-    for name, t in (("queries_sorted", queries), ("keys_sorted", keys), ("values_sorted", values)):
+    for name, t in (("queries", queries), ("keys_sorted", keys), ("values_sorted", values)):
         _check(t.dim() == 3, f"{name} must be (G, N, D), got shape {_shape(t)}")
         _check(t.dtype in _DTYPES, f"{name} dtype {t.dtype} is not one of float16, bfloat16, float32")
     _check(queries.dtype == keys.dtype == values.dtype,
@@ -291,10 +295,10 @@ def _validate(
             _check(shared_valid.dtype == torch.bool, f"shared_valid must be bool, got {shared_valid.dtype}")
         for name in ("shared_keys", "shared_values"):
             _check(expected[name][0].dtype == queries.dtype,
-                   f"{name} dtype {expected[name][0].dtype} must match queries_sorted ({queries.dtype})")
+                   f"{name} dtype {expected[name][0].dtype} must match queries ({queries.dtype})")
     for name, (t, shape) in expected.items():
         _check(_shape(t) == shape, f"{name} has shape {_shape(t)}, expected {shape}")
-        _check(t.device == queries.device, f"{name} is on {t.device}, queries_sorted on {queries.device}")
+        _check(t.device == queries.device, f"{name} is on {t.device}, queries on {queries.device}")
     _check(block_map.selected.dtype == torch.bool, f"block_map.selected must be bool, got {block_map.selected.dtype}")
     for name, t in (("key_centroids", key_centroids), ("value_means", value_means)):
         _check(t.is_floating_point(), f"{name} must be floating point, got {t.dtype}")
@@ -369,7 +373,7 @@ def _check_plan(plan: AttentionPlan, groups: int, num_rows: int, num_keys: int, 
 
 
 def sparse_attention(
-    queries_sorted: torch.Tensor,
+    queries: torch.Tensor,
     keys_sorted: torch.Tensor,
     values_sorted: torch.Tensor,
     query_layout: ClusterLayout,
@@ -392,13 +396,16 @@ def sparse_attention(
     exact_centroids: int | None = None,
     query_means: torch.Tensor | None = None,
     plan: AttentionPlan | None = None,
+    queries_in_place: bool = False,
 ) -> torch.Tensor:
     """SVG-EAR attention output ``(G, N, Dv)`` in the *original* query order, in the values' dtype.
 
     Equals ``unpermute(sparse_attention_ref(same args), query_layout.perm)``. Inputs are sorted as
-    for the reference: ``queries_sorted`` by query cluster, ``keys_sorted``/``values_sorted`` by key
-    cluster; float16, bfloat16 or float32 (float32 dots run in IEEE precision, others on tensor cores;
-    accumulation is float32). ``key_centroids``/``value_means`` are cast to the inputs' dtype.
+    for the reference: ``queries`` by query cluster (or, with ``queries_in_place``, in their original
+    order, read through ``query_layout.perm`` with any group and row strides: no sorted copy),
+    ``keys_sorted``/``values_sorted`` by key cluster; float16, bfloat16 or float32 (float32 dots run
+    in IEEE precision, others on tensor cores; accumulation is float32). ``key_centroids`` and
+    ``value_means`` are cast to the inputs' dtype.
     ``shared_keys`` ``(G, T, D)`` / ``shared_values`` ``(G, T, Dv)`` join every row's softmax
     exactly, ``shared_valid`` ``(G, T)`` bool drops padded ones. ``out`` (optional, contiguous
     ``(G, N, Dv)``, values' dtype) receives the result. Tile sizes: see :mod:`.tiles`;
@@ -437,14 +444,14 @@ def sparse_attention(
         _check(compensation, "exact_centroids needs compensation=True")
         _check(isinstance(exact_centroids, int) and exact_centroids >= 1,
                f"exact_centroids={exact_centroids!r} must be an int >= 1")
-        points = (queries_sorted.shape[0], block_map.selected.shape[1], queries_sorted.shape[2])
+        points = (queries.shape[0], block_map.selected.shape[1], queries.shape[2])
         _check(query_means is not None and _shape(query_means) == points
-               and query_means.device == queries_sorted.device,
-               f"exact_centroids needs query_means {points} (G, QC, D) on {queries_sorted.device}, got "
+               and query_means.device == queries.device,
+               f"exact_centroids needs query_means {points} (G, QC, D) on {queries.device}, got "
                f"{None if query_means is None else (_shape(query_means), str(query_means.device))}")
-    _validate(queries_sorted, keys_sorted, values_sorted, query_layout, key_layout, block_map,
+    _validate(queries, keys_sorted, values_sorted, query_layout, key_layout, block_map,
               key_centroids, value_means, shared, block_m, block_n, remainder_m)
-    groups, num_rows, head_dim = queries_sorted.shape
+    groups, num_rows, head_dim = queries.shape
     num_keys, value_dim = keys_sorted.shape[1], values_sorted.shape[2]
     num_q, num_k = block_map.selected.shape[1:]
     if out is None:
@@ -469,28 +476,30 @@ def sparse_attention(
     tail = None
     if exact_centroids is not None:
         tail = compensation_tail(query_means, key_centroids, value_means, block_map.key_sizes, selected, scale,
-                                 exact_centroids, queries_sorted.dtype)
+                                 exact_centroids, queries.dtype)
+    if queries.stride(2) != 1 or not queries_in_place:
+        queries = queries.contiguous()
     arguments = (
-        queries_sorted.contiguous(), keys_sorted.contiguous(), values_sorted.contiguous(), out,
-        query_layout.perm.contiguous())
+        queries, keys_sorted.contiguous(), values_sorted.contiguous(), out, query_layout.perm.contiguous())
     tables = (
         plan.range_delta, plan.range_count, plan.range_total, plan.tile_range, plan.range_starts,
         selected.contiguous().view(torch.uint8),
         block_map.key_sizes.to(torch.float32).log2().contiguous(),
-        key_centroids.to(queries_sorted.dtype).contiguous(), value_means.to(values_sorted.dtype).contiguous(),
+        key_centroids.to(queries.dtype).contiguous(), value_means.to(values_sorted.dtype).contiguous(),
         *((t.contiguous() for t in tail) if tail is not None else (dummy,) * len(CompensationTail._fields)),
         shared_keys.contiguous() if has_shared else dummy,
         shared_values.contiguous() if has_shared else dummy,
         shared_valid.contiguous().view(torch.uint8) if has_shared and shared_valid is not None else dummy,
         num_rows, num_keys, num_q, num_k, plan.range_delta.shape[1], plan.tile_range.shape[1], num_shared,
-        0 if tail is None else tail.exact_clusters.shape[1], float(scale) * _LOG2_E)
+        0 if tail is None else tail.exact_clusters.shape[1], float(scale) * _LOG2_E, queries.stride(0),
+        queries.stride(1))
     constants = dict(
-        HEAD_DIM=head_dim, VALUE_DIM=value_dim,
+        HEAD_DIM=head_dim, VALUE_DIM=value_dim, QUERIES_IN_PLACE=bool(queries_in_place),
         COMPENSATION=bool(compensation), TAIL=tail is not None,
         HAS_SHARED=has_shared, HAS_VALID=shared_valid is not None,
         BLOCK_N=block_n, BLOCK_E=_exact_tile(exact_centroids, block_n), START_WORDS=plan.range_starts.shape[-1],
         BLOCK_D=max(16, triton.next_power_of_2(head_dim)), BLOCK_DV=max(16, triton.next_power_of_2(value_dim)),
-        DOT_PRECISION="ieee" if queries_sorted.dtype == torch.float32 else "tf32",
+        DOT_PRECISION="ieee" if queries.dtype == torch.float32 else "tf32",
         num_warps=num_warps, num_stages=num_stages)
     _sparse_attention_kernel[(plan.work.shape[0],)](*arguments, plan.work, *tables, BLOCK_M=block_m, **constants)
     if plan.remainder_work is not None:

@@ -225,6 +225,21 @@ def test_a_given_plan_gives_the_same_output_and_one_for_other_tiles_is_refused()
                                                                           block_m=32, block_n=16), **launch)
 
 
+@pytest.mark.parametrize("exact", [None, 3])
+def test_queries_read_in_place_through_the_permutation(exact):
+    """Queries in their original order, as a token-major tensor seen head-major (strided rows), give the
+    sorted path's output bit for bit: the kernel reads row ``perm[r]`` where the sorted path reads ``r``."""
+    args, shared = _case("singletons", seed=37, g=3, shared_tokens=5)
+    tail = {} if exact is None else {"exact_centroids": exact, "query_means": _query_means(args)}
+    launch = dict(block_m=32, block_n=16, remainder_m=16, **tail)
+    original = unpermute(args[0], args[3].perm)
+    token_major = original.transpose(0, 1).contiguous().transpose(0, 1)  # (G, N, D) view, row stride G·D
+    assert token_major.stride(1) == original.shape[0] * original.shape[2]
+    sorted_out = sparse_attention(*args, True, *shared, **launch)
+    in_place = sparse_attention(token_major, *args[1:], True, *shared, queries_in_place=True, **launch)
+    assert torch.equal(in_place, sorted_out)
+
+
 def test_key_ranges_cover_exactly_the_selected_tokens():
     gen = torch.Generator().manual_seed(2)
     sizes = torch.tensor([[3, 0, 1, 2, 0, 0, 5, 1, 0]])
