@@ -236,6 +236,8 @@ def bench_model(name: str, config: dict, latent_shape: tuple, args: argparse.Nam
             reusing = kind == "svg_ear" and SvgEarConfig(**options).refresh_every > 1
             row["forward_ms"] = statistics.mean(row["times_ms"]) if reusing else median
             row["forward_stat"] = f"mean of {args.repeats}" if reusing else f"median of {args.repeats}"
+            if reusing:
+                row.update(_fresh_and_reusing(row["times_ms"], SvgEarConfig(**options).refresh_every, args.warmup))
             if args.profile and device.type == "cuda":
                 row["breakdown"] = kernel_breakdown(forward)
                 print(f"#### {name} {run}: kernels of one forward\n\n{breakdown_table(row['breakdown'])}", flush=True)
@@ -264,12 +266,25 @@ def bench_model(name: str, config: dict, latent_shape: tuple, args: argparse.Nam
         if row["kind"] == "svg_ear":
             row["ceiling"] = ceiling(t_dense, t_outside, row["density"])
             row["of_ceiling"] = row["speedup"] / row["ceiling"]
+            for step in ("fresh", "reusing"):
+                if f"{step}_ms" in row:
+                    row[f"{step}_of_ceiling"] = t_dense / row[f"{step}_ms"] / row["ceiling"]
     schedule = [schedule_row(row, t_dense, t_outside, args) for row in rows if row["kind"] == "svg_ear"]
     del model, outputs, reference
     free_memory(device)
     return dict(model=name, config={k: str(v) for k, v in config.items()}, latent_shape=latent_shape, tokens=tokens,
                 runs=rows, schedule=schedule, t_dense_ms=t_dense, t_outside_ms=t_outside,
                 attention_share=1 - t_outside / t_dense)
+
+
+def _fresh_and_reusing(times_ms: list[float], refresh_every: int, warmup: int) -> dict[str, float]:
+    """Mean time of the timed forwards whose layers route afresh and of those that reuse a routing.
+
+    Counting from the cold forward (call 0, fresh), call ``c`` of a layer routes afresh when
+    ``c % refresh_every == 0`` (``SvgEarState.take_routing``); timed forward ``i`` is call ``1 + warmup + i``."""
+    fresh = [t for i, t in enumerate(times_ms) if (1 + warmup + i) % refresh_every == 0]
+    reusing = [t for i, t in enumerate(times_ms) if (1 + warmup + i) % refresh_every != 0]
+    return {"fresh_ms": statistics.mean(fresh), "reusing_ms": statistics.mean(reusing)}
 
 
 def schedule_row(row: dict, t_dense: float, t_outside: float, args: argparse.Namespace) -> dict:
@@ -298,9 +313,14 @@ def report(result: dict) -> str:
         ["run", "steps (dense)", "dense total s", "total s", "speedup", "ceiling", "of ceiling"],
         [[s["run"], f"{s['steps']} ({s['dense_steps']})", f"{s['dense_total_s']:.1f}", f"{s['total_s']:.1f}",
           f"{s['speedup']:.2f}x", f"{s['ceiling']:.2f}x", f"{s['of_ceiling']:.0%}"] for s in result["schedule"]])
+    split = [r for r in runs if "fresh_ms" in r]
+    steps = "" if not split else "Per step (forwards whose layers route afresh, and those reusing a routing):\n\n" + \
+        markdown_table(["run", "fresh ms", "of ceiling", "reusing ms", "of ceiling"],
+                       [[r["run"], f"{r['fresh_ms']:.1f}", f"{r['fresh_of_ceiling']:.1%}", f"{r['reusing_ms']:.1f}",
+                         f"{r['reusing_of_ceiling']:.1%}"] for r in split]) + "\n\n"
     return (f"\n### {result['model']}: {result['tokens']} tokens; self-attention is "
             f"{result['attention_share']:.1%} of the dense forward (T_dense {result['t_dense_ms']:.1f} ms, "
-            f"T_outside {result['t_outside_ms']:.1f} ms)\n\n{per_forward}\n\n"
+            f"T_outside {result['t_outside_ms']:.1f} ms)\n\n{per_forward}\n\n{steps}"
             f"Schedule COMPUTED from the per-forward times above (not run): first steps dense, then one cold "
             f"sparse step, then warm sparse steps.\n\n{schedule}\n")
 

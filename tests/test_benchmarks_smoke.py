@@ -3,6 +3,7 @@ import argparse
 import json
 import pathlib
 import sys
+import types
 
 import pytest
 import torch
@@ -25,6 +26,23 @@ def test_ceiling_and_schedule_arithmetic():
     assert schedule["total_s"] == pytest.approx((2 * 100 + 90 + 7 * 80) / 1e3)
     assert schedule["ceiling"] == pytest.approx(1000 / (2 * 100 + 8 * 70))
     assert schedule["of_ceiling"] == pytest.approx(schedule["speedup"] / schedule["ceiling"])
+
+
+@pytest.mark.parametrize("refresh_every, warmup", [(2, 0), (3, 1), (6, 1), (6, 2)])
+def test_bench_e2e_splits_fresh_and_reusing_forwards_as_the_layer_state_routes(refresh_every, warmup):
+    """The oracle is SvgEarState itself: replay its routing decisions from the cold forward on, time a
+    fresh forward 100 ms and a reusing one 10 ms, and the split must find exactly those."""
+    from svg_ear_compile import SvgEarState
+
+    kept, state, times = types.SimpleNamespace(key="layer"), SvgEarState(), []
+    state.keep_routing(kept)  # the cold forward routes afresh and keeps its routing
+    for call in range(1, 1 + warmup + 2 * refresh_every):
+        fresh = state.take_routing("layer", refresh_every) is None
+        if fresh:
+            state.keep_routing(kept)
+        if call > warmup:
+            times.append(100.0 if fresh else 10.0)
+    assert bench_e2e._fresh_and_reusing(times, refresh_every, warmup) == {"fresh_ms": 100.0, "reusing_ms": 10.0}
 
 
 def test_bench_e2e_tiny_runs(tmp_path, capsys):
