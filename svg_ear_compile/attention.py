@@ -98,10 +98,12 @@ def svg_ear_attention(
         mask = None if valid is None else valid[:, None, None, :]
         out, stats = F.scaled_dot_product_attention(q, k, v, attn_mask=mask), {"density": 1.0, "dense": True,
                                                                                "reason": reason}
-    elif num_video == seq_len:
-        out, stats = run_pipeline(q, k, v, config, state)
     else:
-        out, stats = _joint_attention(q, k, v, valid, num_video, config, state)
+        phase = layer % config.refresh_every if config.stagger_refresh and layer is not None else 0
+        if num_video == seq_len:
+            out, stats = run_pipeline(q, k, v, config, state, refresh_phase=phase)
+        else:
+            out, stats = _joint_attention(q, k, v, valid, num_video, config, state, phase)
     if not return_stats:
         return out
     return out, {**stats, "density": float(stats["density"])}
@@ -145,13 +147,15 @@ def _joint_attention(
     num_video: int,
     config: SvgEarConfig,
     state: SvgEarState | None,
+    refresh_phase: int,
 ) -> tuple[torch.Tensor, dict[str, Any]]:
     """Video queries: SVG-EAR over video keys plus the valid text keys exactly; text queries: exact."""
     batch, seq_len = q.shape[0], q.shape[2]
     valid = valid if valid is not None else torch.ones(batch, seq_len, dtype=torch.bool, device=q.device)
     video, text = slice(0, num_video), slice(num_video, seq_len)
     shared = SharedKeys(k[:, :, text], v[:, :, text], valid[:, text])
-    video_out, stats = run_pipeline(q[:, :, video], k[:, :, video], v[:, :, video], config, state, shared=shared)
+    video_out, stats = run_pipeline(q[:, :, video], k[:, :, video], v[:, :, video], config, state, shared=shared,
+                                    refresh_phase=refresh_phase)
     text_out = F.scaled_dot_product_attention(q[:, :, text], k, v, attn_mask=valid[:, None, None, :])
     return torch.cat([video_out, text_out], dim=2), stats
 

@@ -63,6 +63,13 @@ class SvgEarConfig:
             Measured on the trained fixture (H100, ``benchmarks/RESULTS.md``): with two calls per step,
             3 and 6 cost nothing against 1 (33.6 / 33.3 / 33.3 dB); batching both prompts into one
             call keeps the routing per step (31.1 / 30.4 / 30.0 dB at 1 / 3 / 6).
+        stagger_refresh: spread the layers' refreshes over the calls: layer ``ℓ``'s first kept routing
+            after a cold start serves ``refresh_every − (ℓ mod refresh_every)`` calls, so layer ``ℓ``
+            routes afresh on the calls ``c`` (counted from the cold one) with ``(c + ℓ) mod
+            refresh_every = 0``. Each layer still refreshes every ``refresh_every`` calls, but every
+            step carries about ``1/refresh_every`` of the fresh calls instead of one step in
+            ``refresh_every`` carrying them all: even per-step latency. Needs the layer index (the
+            backend passes it); calls without one are not staggered.
         batch_shares_routing: with a batch of several videos, cluster and route the first one only and
             attend every other one through that clustering and block map (each with its own cluster
             means for compensation). For a call that batches the prompts of classifier-free guidance
@@ -108,6 +115,7 @@ class SvgEarConfig:
     kmeans_iters_init: int = 50
     kmeans_iters: int = 2
     refresh_every: int = 1
+    stagger_refresh: bool = False
     batch_shares_routing: bool = False
     routing: str = "error_aware"
     compensation: bool = True
@@ -139,7 +147,7 @@ class SvgEarConfig:
             raise _fail("dense_above_timestep", cut, "None or a finite number")
         if self.routing not in _ROUTINGS:
             raise _fail("routing", self.routing, f"one of {_ROUTINGS}")
-        for name in ("compensation", "batch_shares_routing"):
+        for name in ("compensation", "batch_shares_routing", "stagger_refresh"):
             if not isinstance(getattr(self, name), bool):
                 raise _fail(name, getattr(self, name), "a bool")
         if self.exact_centroids is not None:

@@ -79,10 +79,12 @@ def run_pipeline(
     state: SvgEarState | None,
     timer: StageTimer = no_timer,
     shared: SharedKeys | None = None,
+    refresh_phase: int = 0,
 ) -> tuple[torch.Tensor, dict[str, Any]]:
     """SVG-EAR over ``(B, H, S, D)`` inputs; ``timer(stage)`` wraps each stage (benchmarks time with it).
 
-    ``shared`` keys join every query's softmax exactly. Returns the output in ``q``'s dtype and the
+    ``shared`` keys join every query's softmax exactly. ``refresh_phase`` (``SvgEarConfig.stagger_refresh``)
+    shortens the first routing kept after a cold start by that many calls. Returns the output in ``q``'s dtype and the
     stats described in :func:`svg_ear_compile.svg_ear_attention` (density over the ``S × S`` area).
     Warm calls of the Triton path on a GPU replay a CUDA graph (``config.cuda_graph``) unless a
     stage timer is given.
@@ -131,7 +133,8 @@ def run_pipeline(
                     kmeans_ref.strided_init(routed["keys"], num_k_clusters) if cold_k else warm[1])
             outputs, centroids = step(inputs, init, None)
         state.update(*centroids, cold=cold_q or cold_k)
-        state.keep_routing(_kept_routing(key, outputs) if config.refresh_every > 1 else None)
+        state.keep_routing(_kept_routing(key, outputs) if config.refresh_every > 1 else None,
+                           served=1 + (refresh_phase if cold_q or cold_k else 0))
 
     density = outputs["density_per_head"]
     stats = {

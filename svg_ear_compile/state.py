@@ -104,9 +104,10 @@ class SvgEarState:
         self.routing_uses += 1
         return self.routing
 
-    def keep_routing(self, routing: Routing | None) -> None:
-        """Keep a fresh call's routing (None forgets it); the fresh call counts as its first use."""
-        self.routing, self.routing_uses = routing, 1
+    def keep_routing(self, routing: Routing | None, served: int = 1) -> None:
+        """Keep a fresh call's routing (None forgets it) as having served ``served`` calls: the fresh
+        call is its first; more retire it sooner (``SvgEarConfig.stagger_refresh``)."""
+        self.routing, self.routing_uses = routing, served
 
     def start_cold(self) -> None:
         """Forget the centroids, the kept routing and the cold-start count (a new video); graphs stay."""

@@ -205,6 +205,26 @@ def test_refresh_every_reuses_the_routing_on_the_calls_between(refresh_every):
     assert state.cold_starts == 1
 
 
+@pytest.mark.parametrize("stagger", [False, True])
+def test_stagger_refresh_spreads_the_layers_refreshes_over_the_calls(stagger):
+    """Layer ``ℓ`` routes afresh on call ``c`` (from the cold one) when ``(c + ℓ) mod r = 0`` staggered,
+    ``c mod r = 0`` not; every layer still refreshes every ``r`` calls, and a call without a layer index
+    is not staggered. Reusing calls equal their kept routing's oracle."""
+    refresh_every, calls = 3, 8
+    cfg = SvgEarConfig(**SMALL, budget=0.25, kmeans_iters=1, refresh_every=refresh_every, stagger_refresh=stagger)
+    inputs = [video_qkv(1, 2, 2, 8, 8, 32, seed=seed) for seed in range(calls)]
+    for layer in (0, 1, 2, 4, None):
+        state, fresh = SvgEarState(), None
+        for call, (q, k, v) in enumerate(inputs):
+            out, stats = svg_ear_attention(q, k, v, cfg, state=state, layer=layer, return_stats=True)
+            phase = layer if stagger and layer is not None else 0
+            assert stats["reused_routing"] == (call > 0 and (call + phase) % refresh_every != 0), (layer, call)
+            if stats["reused_routing"]:
+                assert rel_error(out, replaced_key_oracle(q, k, v, fresh)) < 1e-5
+            else:
+                fresh = stats
+
+
 def test_refresh_every_routes_afresh_when_the_shape_or_config_changes():
     cfg = SvgEarConfig(**SMALL, budget=0.25, refresh_every=4)
     state = SvgEarState()

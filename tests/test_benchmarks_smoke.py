@@ -265,13 +265,18 @@ def test_bench_quality_guidance_calls_run_two_op_calls_per_step_and_layer():
     assert all(clip["op_calls"] == 8 for clip in separate["clips"])  # ... and as two calls
 
 
-def test_bench_e2e_with_reuse_times_the_mean_of_whole_refresh_cycles(tmp_path):
+def test_bench_e2e_with_reuse_times_the_mean_of_whole_refresh_cycles(tmp_path, capsys):
     results = bench_e2e.main(["--tiny", "--regional", "--budgets", "0.25", "--repeats", "2", "--refresh-every", "2",
-                              "--set", "kmeans_iters=1", "--json", str(tmp_path / "e2e.json")])
+                              "--set", "kmeans_iters=1", "--variant", "stagger", "stagger_refresh=True",
+                              "--json", str(tmp_path / "e2e.json")])
     runs = {row["run"]: row for row in results["models"][0]["runs"]}
-    sparse = runs["svg_ear@0.25"]
+    sparse, staggered = runs["svg_ear@0.25"], runs["svg_ear@0.25[stagger]"]
     assert sparse["options"]["kmeans_iters"] == 1 and sparse["options"]["refresh_every"] == 2
     assert sparse["forward_ms"] == pytest.approx(sum(sparse["times_ms"]) / 2)
+    assert sparse["slowest_ms"] == max(sparse["times_ms"]) and {sparse["fresh_ms"], sparse["reusing_ms"]} == \
+        set(sparse["times_ms"])
+    assert staggered["slowest_ms"] == max(staggered["times_ms"]) and "fresh_ms" not in staggered
+    assert "| svg_ear@0.25[stagger] |" in capsys.readouterr().out.split("Per step")[1]
     assert runs["dense"]["forward_stat"] == "median of 2"
     for bad in (["--repeats", "3"], ["--repeats", "2", "--set", "no_such_field=1"]):
         with pytest.raises(SystemExit):
