@@ -199,13 +199,13 @@ class _SparseStep:
         with timer("permute"):
             query_layout = _tiled(permute_ref.cluster_layout(q_labels, self.num_q_clusters), videos)
             key_layout = _tiled(permute_ref.cluster_layout(k_labels, self.num_k_clusters), videos)
-            attention_queries, keys_sorted, values_sorted = self._sorted(inputs, query_layout, key_layout)
+            attention_queries, keys_sorted, values_sorted, (key_means, value_means) = self._sorted(
+                inputs, query_layout, key_layout)
         with timer("stats"):
             # Routing needs the routed groups' query means; the compensation's tail needs every group's.
             mean_groups = queries.shape[0] if config.exact_centroids is not None else routed
             points = self._query_means(attention_queries, query_layout, mean_groups)
             query_means, query_sizes = points[:routed], query_layout.sizes[:routed]
-            key_means, value_means = self._key_stats(keys_sorted, values_sorted, key_layout)
         # Routing sees the routed groups only.
         key_sizes, routed_key_means, routed_value_means = (key_layout.sizes[:routed], key_means[:routed],
                                                           value_means[:routed])
@@ -243,9 +243,9 @@ class _SparseStep:
         that compensation needs come from this call's keys and values. Centroids pass through."""
         query_layout, key_layout = layouts_from(inputs)
         with self.timer("permute"):
-            attention_queries, keys_sorted, values_sorted = self._sorted(inputs, query_layout, key_layout)
+            attention_queries, keys_sorted, values_sorted, (key_means, value_means) = self._sorted(
+                inputs, query_layout, key_layout)
         with self.timer("stats"):
-            key_means, value_means = self._key_stats(keys_sorted, values_sorted, key_layout)
             query_means = None
             if self.config.exact_centroids is not None:
                 query_means = self._query_means(attention_queries, query_layout, attention_queries.shape[0])
@@ -255,15 +255,22 @@ class _SparseStep:
         return {"out": result}, centroids
 
     def _sorted(self, inputs: dict[str, torch.Tensor], query_layout: permute_ref.ClusterLayout,
-                key_layout: permute_ref.ClusterLayout) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                key_layout: permute_ref.ClusterLayout) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor,
+                                                                tuple[torch.Tensor, torch.Tensor]]:
         """Queries as the attention reads them (Triton: in place, through the query permutation; the
-        reference: in query-cluster order), keys and values in key-cluster order."""
+        reference: in query-cluster order), keys and values in key-cluster order, and the key
+        centroids k̄_j and value means v̄_j (Triton: one pass over the unsorted keys and values)."""
         queries, keys, values = inputs["queries"], inputs["keys"], inputs["values"]
         if self.kernels:
-            keys_sorted, values_sorted = self.kernels.permute.permute_rows(keys, key_layout.perm, values)
-            return queries, keys_sorted, values_sorted
-        return tuple(permute_ref.permute(x, layout.perm) for x, layout in
-                     ((queries, query_layout), (keys, key_layout), (values, key_layout)))
+            *sorted_kv, key_means, value_means = self.kernels.cluster_stats.sorted_with_stats(
+                keys, values, key_layout.perm, key_layout.offsets)
+            return queries, *sorted_kv, (key_means, value_means)
+        queries_sorted, keys_sorted, values_sorted = (permute_ref.permute(x, layout.perm) for x, layout in
+                                                      ((queries, query_layout), (keys, key_layout),
+                                                       (values, key_layout)))
+        key_stats = tuple(cluster_stats_ref.cluster_means(x, key_layout.labels_sorted, key_layout.sizes)
+                          for x in (keys_sorted, values_sorted))
+        return queries_sorted, keys_sorted, values_sorted, key_stats
 
     def _query_means(self, attention_queries: torch.Tensor, query_layout: permute_ref.ClusterLayout,
                      groups: int) -> torch.Tensor:
@@ -273,14 +280,6 @@ class _SparseStep:
                                                             row_index=query_layout.perm[:groups])[0]
         return cluster_stats_ref.cluster_means(attention_queries[:groups], query_layout.labels_sorted[:groups],
                                                query_layout.sizes[:groups])
-
-    def _key_stats(self, keys_sorted: torch.Tensor, values_sorted: torch.Tensor,
-                   key_layout: permute_ref.ClusterLayout) -> tuple[torch.Tensor, torch.Tensor]:
-        """Key centroids k̄_j and value means v̄_j of the key clusters."""
-        if self.kernels:
-            return self.kernels.cluster_stats.cluster_stats(keys_sorted, values_sorted, key_layout.offsets)
-        return (cluster_stats_ref.cluster_means(keys_sorted, key_layout.labels_sorted, key_layout.sizes),
-                cluster_stats_ref.cluster_means(values_sorted, key_layout.labels_sorted, key_layout.sizes))
 
     def _attend(self, inputs: dict[str, torch.Tensor], sorted_qkv: tuple[torch.Tensor, ...],
                 query_layout: permute_ref.ClusterLayout, key_layout: permute_ref.ClusterLayout, block_map: BlockMap,

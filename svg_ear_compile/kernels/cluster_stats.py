@@ -10,7 +10,9 @@ float32 registers, so every output row is written once by one program: no atomic
 does not depend on scheduling. An optional ``row_index`` reads row ``row_index[g, r]`` instead of
 ``r`` (k-means' update reads the points through the sort permutation instead of copying them), an
 optional second tensor shares the walk (keys and values in one pass), and empty clusters get either
-zeros or a ``fallback`` row (k-means: the previous centroid). Load balance follows cluster sizes: one
+zeros or a ``fallback`` row (k-means: the previous centroid). With ``row_index``, the rows read can
+also be written out in sorted order (``gathered``): the permutation and the means in one pass over
+the inputs, instead of a copy and a second read of it. Load balance follows cluster sizes: one
 huge cluster is one long loop.
 """
 
@@ -25,8 +27,8 @@ _DTYPES = (torch.float16, torch.bfloat16, torch.float32)
 
 @triton.jit
 def _segment_mean_kernel(
-    x_ptr, y_ptr, index_ptr, offsets_ptr, fallback_ptr, x_out_ptr, y_out_ptr,
-    DX, DY,
+    x_ptr, y_ptr, index_ptr, offsets_ptr, fallback_ptr, x_out_ptr, y_out_ptr, x_copy_ptr, y_copy_ptr,
+    DX, DY, num_rows,
     stride_xg, stride_xn, stride_xd,
     stride_yg, stride_yn, stride_yd,
     stride_ig, stride_in,
@@ -34,7 +36,7 @@ def _segment_mean_kernel(
     stride_fg, stride_fc, stride_fd,
     stride_xog, stride_xoc, stride_xod,
     stride_yog, stride_yoc, stride_yod,
-    HAS_Y: tl.constexpr, HAS_INDEX: tl.constexpr, HAS_FALLBACK: tl.constexpr,
+    HAS_Y: tl.constexpr, HAS_INDEX: tl.constexpr, HAS_FALLBACK: tl.constexpr, HAS_COPY: tl.constexpr,
     BLOCK_N: tl.constexpr, BLOCK_DX: tl.constexpr, BLOCK_DY: tl.constexpr,
 ):
     cluster = tl.program_id(0)
@@ -53,13 +55,19 @@ def _segment_mean_kernel(
             src = tl.load(index_ptr + group * stride_ig + rows * stride_in, mask=in_range, other=0)
         else:
             src = rows
-        x = tl.load(x_ptr + group * stride_xg + src[:, None] * stride_xn + dx[None, :] * stride_xd,
-                    mask=in_range[:, None] & (dx < DX)[None, :], other=0.0)
+        x_mask = in_range[:, None] & (dx < DX)[None, :]
+        x = tl.load(x_ptr + group * stride_xg + src[:, None] * stride_xn + dx[None, :] * stride_xd, mask=x_mask,
+                    other=0.0)
         acc_x += x.to(tl.float32)
+        if HAS_COPY:
+            tl.store(x_copy_ptr + (group * num_rows + rows)[:, None] * DX + dx[None, :], x, mask=x_mask)
         if HAS_Y:
-            y = tl.load(y_ptr + group * stride_yg + src[:, None] * stride_yn + dy[None, :] * stride_yd,
-                        mask=in_range[:, None] & (dy < DY)[None, :], other=0.0)
+            y_mask = in_range[:, None] & (dy < DY)[None, :]
+            y = tl.load(y_ptr + group * stride_yg + src[:, None] * stride_yn + dy[None, :] * stride_yd, mask=y_mask,
+                        other=0.0)
             acc_y += y.to(tl.float32)
+            if HAS_COPY:
+                tl.store(y_copy_ptr + (group * num_rows + rows)[:, None] * DY + dy[None, :], y, mask=y_mask)
     count = (end - start).to(tl.float32)
     denominator = tl.maximum(count, 1.0)
     mean_x = tl.sum(acc_x, axis=0) / denominator
@@ -100,11 +108,15 @@ def segment_means(
     fallback: torch.Tensor | None = None,
     out: torch.Tensor | None = None,
     y_out: torch.Tensor | None = None,
+    gathered: tuple[torch.Tensor, torch.Tensor | None] | None = None,
     block_n: int = 32,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Means of ``x`` (and ``y``) ``(G, N, ·)`` over the row ranges of ``offsets`` ``(G, C+1)``.
 
-    ``row_index`` ``(G, N)``: read ``x[g, row_index[g, r]]`` for sorted row ``r`` (a permutation).
+    ``row_index`` ``(G, N)``: read ``x[g, row_index[g, r]]`` for sorted row ``r`` (a permutation);
+    ``gathered`` (with ``row_index``): contiguous ``(G, N, ·)`` tensors like ``x`` (and ``y``) that
+    receive the rows in sorted order, ``permute(x, row_index)``, as they are read. Rows outside every
+    range (``offsets[g, -1] < N``) are not written.
     ``fallback`` ``(G, C, Dx)``: the row an empty cluster gets instead of zeros (``x`` only).
     Returns ``(x_means (G, C, Dx), y_means (G, C, Dy) or None)`` in the inputs' dtypes.
     """
@@ -132,17 +144,30 @@ def segment_means(
         if y_out is None:
             y_out = torch.empty((groups, clusters, y.shape[2]), dtype=y.dtype, device=y.device)
         _check_out("y_out", y_out, (groups, clusters, y.shape[2]), y)
+    if gathered is not None:
+        if row_index is None:
+            raise ValueError("segment_means: gathered needs row_index (the rows to gather)")
+        if (gathered[1] is None) != (y is None):
+            raise ValueError("segment_means: gathered must hold a tensor for y exactly when y is given")
+        for name, target, like in (("gathered[0]", gathered[0], x), ("gathered[1]", gathered[1], y)):
+            if target is not None and not (tuple(target.shape) == tuple(like.shape) and target.dtype == like.dtype
+                                           and target.device == like.device and target.is_contiguous()):
+                raise ValueError(f"segment_means: {name} must be a contiguous {like.dtype} tensor of shape "
+                                 f"{tuple(like.shape)} on {like.device}, got {target.dtype} {tuple(target.shape)}")
     if out.numel() == 0:
         return out, y_out
     y_or_x, y_out_or_out = (y, y_out) if y is not None else (x, out)
+    x_copy, y_copy = gathered if gathered is not None else (out, None)
+    y_copy = y_copy if y_copy is not None else x_copy
     index_or_offsets = row_index if row_index is not None else offsets
     fallback_or_out = fallback if fallback is not None else out
     _segment_mean_kernel[(clusters, groups)](
-        x, y_or_x, index_or_offsets, offsets, fallback_or_out, out, y_out_or_out,
-        dx, y_or_x.shape[2],
+        x, y_or_x, index_or_offsets, offsets, fallback_or_out, out, y_out_or_out, x_copy, y_copy,
+        dx, y_or_x.shape[2], rows,
         *x.stride(), *y_or_x.stride(), *index_or_offsets.stride(), *offsets.stride(),
         *fallback_or_out.stride(), *out.stride(), *y_out_or_out.stride(),
         HAS_Y=y is not None, HAS_INDEX=row_index is not None, HAS_FALLBACK=fallback is not None,
+        HAS_COPY=gathered is not None,
         BLOCK_N=block_n, BLOCK_DX=triton.next_power_of_2(dx), BLOCK_DY=triton.next_power_of_2(y_or_x.shape[2]),
     )
     return out, (y_out if y is not None else None)
@@ -167,3 +192,21 @@ def cluster_stats(
                                                block_n=block_n)
     assert value_means is not None
     return key_centroids, value_means
+
+
+def sorted_with_stats(
+    keys: torch.Tensor, values: torch.Tensor, perm: torch.Tensor, offsets: torch.Tensor, *, block_n: int = 32,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(keys_sorted, values_sorted, k̄, v̄)``: the keys and values in cluster order, ``permute(·, perm)``,
+    and their cluster means, in one pass over the unsorted inputs (the permutation's copy is not read
+    again). Equals :func:`~svg_ear_compile.kernels.permute.permute_rows` followed by :func:`cluster_stats`;
+    ``perm`` and ``offsets`` are one layout's; inputs may be strided views (each row contiguous)."""
+    if keys.dim() != 3 or values.dim() != 3:
+        raise ValueError(f"sorted_with_stats: keys and values must be (G, N, D), got {tuple(keys.shape)} and "
+                         f"{tuple(values.shape)}")
+    keys_sorted = torch.empty(keys.shape, dtype=keys.dtype, device=keys.device)
+    values_sorted = torch.empty(values.shape, dtype=values.dtype, device=values.device)
+    key_centroids, value_means = segment_means(keys, offsets, values, row_index=perm,
+                                               gathered=(keys_sorted, values_sorted), block_n=block_n)
+    assert value_means is not None
+    return keys_sorted, values_sorted, key_centroids, value_means

@@ -4,7 +4,7 @@ import os
 import pytest
 import torch
 
-from svg_ear_compile.kernels.cluster_stats import cluster_stats, segment_means
+from svg_ear_compile.kernels.cluster_stats import cluster_stats, segment_means, sorted_with_stats
 from svg_ear_compile.kernels.cluster_stats_ref import cluster_means
 from svg_ear_compile.kernels.permute_ref import cluster_layout, permute
 
@@ -71,6 +71,29 @@ def test_row_index_reads_through_the_permutation_and_fallback_fills_empty_cluste
     assert none is None
     expected = torch.where(layout.sizes.unsqueeze(-1) > 0, cluster_means(x, labels, layout.sizes), fallback)
     torch.testing.assert_close(means.cpu(), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_sorted_with_stats_equals_permute_then_means_on_strided_inputs(dtype):
+    """One pass gathers the keys and values into cluster order (bit for bit the permutation) and gives the
+    same means as :func:`cluster_stats` on the sorted copies; the inputs are head-major views of token-major
+    tensors, read in place."""
+    gen = torch.Generator().manual_seed(12)
+    labels = _labels(3, 203, 11, seed=12)
+    layout = cluster_layout(labels, 11)
+    keys = (torch.randn(203, 3, 40, generator=gen) * 2 + 1).to(dtype).to(DEVICE).transpose(0, 1)
+    values = torch.randn(203, 3, 24, generator=gen).to(dtype).to(DEVICE).transpose(0, 1)
+    perm, offsets = layout.perm.to(DEVICE), layout.offsets.to(DEVICE)
+    keys_sorted, values_sorted, key_means, value_means = sorted_with_stats(keys, values, perm, offsets, block_n=16)
+    assert torch.equal(keys_sorted, permute(keys, perm)) and torch.equal(values_sorted, permute(values, perm))
+    assert keys_sorted.is_contiguous() and values_sorted.is_contiguous()
+    expected = cluster_stats(permute(keys, perm), permute(values, perm), offsets, block_n=16)
+    assert torch.equal(key_means, expected[0]) and torch.equal(value_means, expected[1])
+    with pytest.raises(ValueError, match="gathered needs row_index"):
+        segment_means(keys, offsets, values, gathered=(torch.empty_like(keys_sorted), torch.empty_like(values_sorted)))
+    with pytest.raises(ValueError, match="gathered\\[1\\] must be a contiguous"):
+        segment_means(keys, offsets, values, row_index=perm,
+                      gathered=(torch.empty_like(keys_sorted), torch.empty_like(keys_sorted)))
 
 
 def test_bad_arguments_are_named():
