@@ -23,7 +23,8 @@ Runs per model, each compiled afresh in one process:
   no sparse attention can save.
 
 For each: compile time (first call, wall clock), the median of ``--repeats`` forwards timed with
-CUDA events after ``--warmup`` calls, centroid caches warm as in the middle of a denoising loop (their
+CUDA events after ``--warmup`` calls (with reuse, by default one whole refresh cycle, so that every
+layer's CUDA graphs are captured before timing), centroid caches warm as in the middle of a denoising loop (their
 mean with ``refresh_every > 1``, where forwards alternate between fresh and reusing calls),
 one cold call for ``svg_ear`` (centroid caches reset: full k-means, as at the first sparse step),
 the density the op reported (``svg_ear_compile.record()``, one extra forward) and the relative error
@@ -230,17 +231,20 @@ def bench_model(name: str, config: dict, latent_shape: tuple, args: argparse.Nam
             if kind == "svg_ear":
                 reset_centroid_caches()
                 _, row["cold_ms"] = wall_ms(forward, device)
-            median, row["times_ms"] = median_ms(forward, device, args.repeats, args.warmup)
+            refresh = SvgEarConfig(**options).refresh_every if kind == "svg_ear" else 1
+            # With reuse, the default warm-up runs one whole refresh cycle, so that every layer's CUDA graphs
+            # (a fresh and a reusing one, captured on their first warm call) exist before timing starts.
+            warmup = args.warmup if args.warmup is not None else refresh
+            median, row["times_ms"] = median_ms(forward, device, args.repeats, warmup)
             # Reusing routing, consecutive forwards alternate fresh and reusing calls: any refresh_every of
             # them hold one fresh call per layer, so their mean is the per-forward cost (a median is not).
-            reusing = kind == "svg_ear" and SvgEarConfig(**options).refresh_every > 1
+            reusing = refresh > 1
             row["forward_ms"] = statistics.mean(row["times_ms"]) if reusing else median
             row["forward_stat"] = f"mean of {args.repeats}" if reusing else f"median of {args.repeats}"
             if reusing:
                 row["slowest_ms"] = max(row["times_ms"])
                 if not SvgEarConfig(**options).stagger_refresh:  # staggered, every forward mixes both
-                    row.update(_fresh_and_reusing(row["times_ms"], SvgEarConfig(**options).refresh_every,
-                                                  args.warmup))
+                    row.update(_fresh_and_reusing(row["times_ms"], refresh, warmup))
             if args.profile and device.type == "cuda":
                 row["breakdown"] = kernel_breakdown(forward)
                 print(f"#### {name} {run}: kernels of one forward\n\n{breakdown_table(row['breakdown'])}", flush=True)
@@ -363,7 +367,9 @@ def main(argv: list[str] | None = None) -> dict:
                              "among the fields, at that budget only")
     parser.add_argument("--impl", default="auto", help="SvgEarConfig.impl (default: auto = Triton on CUDA)")
     parser.add_argument("--repeats", type=int, default=3, help="timed forwards per run (default 3)")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed forwards before timing (default 1)")
+    parser.add_argument("--warmup", type=int, default=None,
+                        help="untimed forwards before timing (default 1; with reuse, refresh_every: one whole "
+                             "cycle, so that the graphs of fresh and reusing calls are captured before timing)")
     parser.add_argument("--steps", type=int, default=50, help="denoising steps of the computed schedule")
     parser.add_argument("--warmup-fraction", type=float, default=0.2,
                         help="share of the schedule's steps run dense before sparse attention starts (default 0.2)")
