@@ -68,7 +68,7 @@ KERNEL_FAMILIES = (
     ("SVG-EAR sparse attention", ("_sparse_attention_kernel",)),
     ("SVG-EAR k-means assignment", ("_assign_kernel",)),
     ("SVG-EAR error probe", ("_probe_kernel",)),
-    ("SVG-EAR cluster means, permutation", ("_segment_mean_kernel", "_permute_rows_kernel")),
+    ("SVG-EAR cluster means, permutation", ("_segment_mean_kernel",)),
     ("dense attention (cuDNN/flash)", ("cudnn", "fmha", "flash", "attention")),
     ("GEMM (cuBLAS/CUTLASS)", ("gemm", "nvjet", "xmma", "cutlass", "sm90_")),
     ("Inductor fused (triton_*)", ("triton_",)),

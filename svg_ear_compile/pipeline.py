@@ -350,10 +350,10 @@ def _config_key(config: SvgEarConfig) -> tuple:
 
 def _triton_kernels() -> types.SimpleNamespace:
     """The Triton kernel modules, imported on first use (importing the package never loads Triton)."""
-    from .kernels import attention_plan, cluster_stats, kmeans, permute, probe, sparse_attention, tiles
+    from .kernels import attention_plan, cluster_stats, kmeans, probe, sparse_attention, tiles
 
     return types.SimpleNamespace(attention_plan=attention_plan, cluster_stats=cluster_stats, kmeans=kmeans,
-                                 permute=permute, probe=probe, sparse_attention=sparse_attention, tiles=tiles)
+                                 probe=probe, sparse_attention=sparse_attention, tiles=tiles)
 
 
 def _grouped_shared(shared: SharedKeys, dtype: torch.dtype) -> dict[str, torch.Tensor]:

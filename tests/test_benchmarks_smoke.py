@@ -225,14 +225,13 @@ def test_kernel_families_name_each_svg_ear_kernel():
     silently land in "other")."""
     from _timing import kernel_family
 
-    from svg_ear_compile.kernels import cluster_stats, kmeans, permute, probe, sparse_attention
+    from svg_ear_compile.kernels import cluster_stats, kmeans, probe, sparse_attention
 
     expected = {
         sparse_attention._sparse_attention_kernel: "SVG-EAR sparse attention",
         kmeans._assign_kernel: "SVG-EAR k-means assignment",
         probe._probe_kernel: "SVG-EAR error probe",
         cluster_stats._segment_mean_kernel: "SVG-EAR cluster means, permutation",
-        permute._permute_rows_kernel: "SVG-EAR cluster means, permutation",
     }
     for kernel, family in expected.items():
         assert kernel_family(kernel.fn.__name__) == family

@@ -199,7 +199,7 @@ def sorted_with_stats(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(keys_sorted, values_sorted, k̄, v̄)``: the keys and values in cluster order, ``permute(·, perm)``,
     and their cluster means, in one pass over the unsorted inputs (the permutation's copy is not read
-    again). Equals :func:`~svg_ear_compile.kernels.permute.permute_rows` followed by :func:`cluster_stats`;
+    again). Equals :func:`~svg_ear_compile.kernels.permute_ref.permute` followed by :func:`cluster_stats`;
     ``perm`` and ``offsets`` are one layout's; inputs may be strided views (each row contiguous)."""
     if keys.dim() != 3 or values.dim() != 3:
         raise ValueError(f"sorted_with_stats: keys and values must be (G, N, D), got {tuple(keys.shape)} and "
