@@ -83,9 +83,10 @@ def run_pipeline(
 ) -> tuple[torch.Tensor, dict[str, Any]]:
     """SVG-EAR over ``(B, H, S, D)`` inputs; ``timer(stage)`` wraps each stage (benchmarks time with it).
 
-    ``shared`` keys join every query's softmax exactly. ``refresh_phase`` (``SvgEarConfig.stagger_refresh``)
-    shortens the first routing kept after a cold start by that many calls. Returns the output in ``q``'s dtype and the
-    stats described in :func:`svg_ear_compile.svg_ear_attention` (density over the ``S × S`` area).
+    ``shared`` keys join every query's softmax exactly. ``refresh_phase``
+    (``SvgEarConfig.stagger_refresh``) shortens the first routing kept after a cold start by that many
+    calls. Returns the output in ``q``'s dtype and the stats described in
+    :func:`svg_ear_compile.svg_ear_attention` (density over the ``S × S`` area).
     Warm calls of the Triton path on a GPU replay a CUDA graph (``config.cuda_graph``) unless a
     stage timer is given.
     """

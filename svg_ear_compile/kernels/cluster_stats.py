@@ -173,33 +173,12 @@ def segment_means(
     return out, (y_out if y is not None else None)
 
 
-def cluster_stats(
-    keys_sorted: torch.Tensor,
-    values_sorted: torch.Tensor,
-    offsets: torch.Tensor,
-    *,
-    out: tuple[torch.Tensor, torch.Tensor] | None = None,
-    block_n: int = 32,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Key centroids ``k̄_j`` ``(G, C, D)`` and value means ``v̄_j`` ``(G, C, Dv)`` in one pass.
-
-    ``keys_sorted``/``values_sorted`` are in cluster order and ``offsets`` ``(G, C+1)`` is
-    :func:`~svg_ear_compile.kernels.permute_ref.cluster_layout`'s; empty clusters get zeros, like
-    :func:`~svg_ear_compile.kernels.cluster_stats_ref.cluster_means`.
-    """
-    key_out, value_out = out if out is not None else (None, None)
-    key_centroids, value_means = segment_means(keys_sorted, offsets, values_sorted, out=key_out, y_out=value_out,
-                                               block_n=block_n)
-    assert value_means is not None
-    return key_centroids, value_means
-
-
 def sorted_with_stats(
     keys: torch.Tensor, values: torch.Tensor, perm: torch.Tensor, offsets: torch.Tensor, *, block_n: int = 32,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(keys_sorted, values_sorted, k̄, v̄)``: the keys and values in cluster order, ``permute(·, perm)``,
     and their cluster means, in one pass over the unsorted inputs (the permutation's copy is not read
-    again). Equals :func:`~svg_ear_compile.kernels.permute_ref.permute` followed by :func:`cluster_stats`;
+    again). Equals :func:`~svg_ear_compile.kernels.permute_ref.permute` followed by :func:`segment_means`;
     ``perm`` and ``offsets`` are one layout's; inputs may be strided views (each row contiguous)."""
     if keys.dim() != 3 or values.dim() != 3:
         raise ValueError(f"sorted_with_stats: keys and values must be (G, N, D), got {tuple(keys.shape)} and "

@@ -4,7 +4,7 @@ import os
 import pytest
 import torch
 
-from svg_ear_compile.kernels.cluster_stats import cluster_stats, segment_means, sorted_with_stats
+from svg_ear_compile.kernels.cluster_stats import segment_means, sorted_with_stats
 from svg_ear_compile.kernels.cluster_stats_ref import cluster_means
 from svg_ear_compile.kernels.permute_ref import cluster_layout, permute
 
@@ -33,8 +33,8 @@ def test_means_equal_reference_and_every_element_is_written(d, dv, clusters):
     keys_sorted, values_sorted = permute(keys, layout.perm), permute(values, layout.perm)
     key_out = torch.full((3, clusters, d), float("nan"), device=DEVICE)
     value_out = torch.full((3, clusters, dv), float("nan"), device=DEVICE)
-    key_means, value_means = cluster_stats(keys_sorted.to(DEVICE), values_sorted.to(DEVICE),
-                                           layout.offsets.to(DEVICE), out=(key_out, value_out))
+    key_means, value_means = segment_means(keys_sorted.to(DEVICE), layout.offsets.to(DEVICE),
+                                           values_sorted.to(DEVICE), out=key_out, y_out=value_out)
     assert key_means is key_out and value_means is value_out
     torch.testing.assert_close(key_means.cpu(), cluster_means(keys, labels, layout.sizes), rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(value_means.cpu(), cluster_means(values, labels, layout.sizes), rtol=1e-5, atol=1e-6)
@@ -53,7 +53,7 @@ def test_low_precision_means_accumulate_in_float32(dtype):
     keys = (torch.randn(2, 300, 40, generator=gen) + 3).to(dtype)
     values = torch.randn(2, 300, 16, generator=gen).to(dtype)
     keys_sorted, values_sorted = permute(keys, layout.perm).to(DEVICE), permute(values, layout.perm).to(DEVICE)
-    key_means, value_means = cluster_stats(keys_sorted, values_sorted, layout.offsets.to(DEVICE))
+    key_means, value_means = segment_means(keys_sorted, layout.offsets.to(DEVICE), values_sorted)
     assert key_means.dtype == dtype and value_means.dtype == dtype
     tol = {"rtol": 1e-2, "atol": 1e-2}
     torch.testing.assert_close(key_means.float().cpu(), cluster_means(keys.float(), labels, layout.sizes), **tol)
@@ -76,7 +76,7 @@ def test_row_index_reads_through_the_permutation_and_fallback_fills_empty_cluste
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
 def test_sorted_with_stats_equals_permute_then_means_on_strided_inputs(dtype):
     """One pass gathers the keys and values into cluster order (bit for bit the permutation) and gives the
-    same means as :func:`cluster_stats` on the sorted copies; the inputs are head-major views of token-major
+    same means as :func:`segment_means` on the sorted copies; the inputs are head-major views of token-major
     tensors, read in place."""
     gen = torch.Generator().manual_seed(12)
     labels = _labels(3, 203, 11, seed=12)
@@ -87,7 +87,7 @@ def test_sorted_with_stats_equals_permute_then_means_on_strided_inputs(dtype):
     keys_sorted, values_sorted, key_means, value_means = sorted_with_stats(keys, values, perm, offsets, block_n=16)
     assert torch.equal(keys_sorted, permute(keys, perm)) and torch.equal(values_sorted, permute(values, perm))
     assert keys_sorted.is_contiguous() and values_sorted.is_contiguous()
-    expected = cluster_stats(permute(keys, perm), permute(values, perm), offsets, block_n=16)
+    expected = segment_means(permute(keys, perm), offsets, permute(values, perm), block_n=16)
     assert torch.equal(key_means, expected[0]) and torch.equal(value_means, expected[1])
     with pytest.raises(ValueError, match="gathered needs row_index"):
         segment_means(keys, offsets, values, gathered=(torch.empty_like(keys_sorted), torch.empty_like(values_sorted)))
@@ -100,9 +100,8 @@ def test_bad_arguments_are_named():
     keys = torch.zeros(2, 10, 16, device=DEVICE)
     offsets = torch.tensor([[0, 4, 10], [0, 10, 10]], device=DEVICE)
     with pytest.raises(ValueError, match="y must have"):
-        cluster_stats(keys, torch.zeros(2, 9, 8, device=DEVICE), offsets)
+        segment_means(keys, offsets, torch.zeros(2, 9, 8, device=DEVICE))
     with pytest.raises(ValueError, match="offsets"):
-        cluster_stats(keys, torch.zeros(2, 10, 8, device=DEVICE), offsets.float())
+        segment_means(keys, offsets.float(), torch.zeros(2, 10, 8, device=DEVICE))
     with pytest.raises(ValueError, match="out"):
-        cluster_stats(keys, torch.zeros(2, 10, 8, device=DEVICE), offsets,
-                      out=(torch.empty(2, 3, 16, device=DEVICE), torch.empty(2, 2, 8, device=DEVICE)))
+        segment_means(keys, offsets, torch.zeros(2, 10, 8, device=DEVICE), out=torch.empty(2, 3, 16, device=DEVICE))
