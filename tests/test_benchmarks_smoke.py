@@ -293,6 +293,26 @@ def _routed_head(seed: int = 0):
     return q, k, v, stats
 
 
+def test_the_op_reference_tail_equals_the_research_scripts_first_order_expansion():
+    """Two implementations of the tail's first-order form, kept apart on purpose: the op's oracle
+    (``sparse_attention_ref._tail_term``) and the accuracy study's (``compensation_accuracy._expanded``,
+    kind ``linear``), on the same clusters and offsets."""
+    compensation_accuracy = pytest.importorskip("compensation_accuracy")
+    from svg_ear_compile.kernels.sparse_attention_ref import _tail_term
+
+    gen = torch.Generator().manual_seed(3)
+    log_weights = torch.randn(9, generator=gen, dtype=torch.float64) * 3
+    centroids = torch.randn(9, 16, generator=gen, dtype=torch.float64)
+    value_means = torch.randn(9, 12, generator=gen, dtype=torch.float64)
+    point = torch.randn(16, generator=gen, dtype=torch.float64)
+    offset = 0.3 * torch.randn(5, 16, generator=gen, dtype=torch.float64)
+    logit, value = _tail_term(log_weights, centroids, value_means, point, 0.25)(point + offset)
+    study_logit, study_value = compensation_accuracy._expanded(log_weights, centroids, value_means, offset, 0.25,
+                                                               "linear")
+    torch.testing.assert_close(logit, study_logit[:, 0], rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(value, study_value[:, 0], rtol=1e-12, atol=1e-12)
+
+
 def test_compensation_variants_against_the_replaced_key_oracle():
     compensation_accuracy = pytest.importorskip("compensation_accuracy")
     from ._oracles import rel_error, replaced_key_oracle
