@@ -49,6 +49,16 @@ def _compact(keep: torch.Tensor, values: torch.Tensor, width: int) -> torch.Tens
     return out[..., :width]
 
 
+def _range_slots(num_k: int) -> int:
+    """Most ranges a row can have: selected runs alternate with skipped clusters."""
+    return (num_k + 1) // 2
+
+
+def _work_slots(num_rows: int, block_m: int, num_q: int) -> int:
+    """Work items per group: each cluster's tiles, at most one partial tile per cluster beyond ⌈N/block_m⌉."""
+    return min(num_rows, triton.cdiv(num_rows, block_m) + num_q)
+
+
 def key_ranges(selected: torch.Tensor, key_offsets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Coalesced token ranges of each block-map row: ``(begin, length)``, both ``(G, QC, ⌈KC/2⌉)``.
 
@@ -56,7 +66,7 @@ def key_ranges(selected: torch.Tensor, key_offsets: torch.Tensor) -> tuple[torch
     unused slots have length 0. ``key_offsets`` is the key layout's ``(G, KC+1)`` offsets.
     """
     groups, num_q, num_k = selected.shape
-    width = (num_k + 1) // 2
+    width = _range_slots(num_k)
     first_token = key_offsets[:, None, :-1].expand(groups, num_q, num_k)
     end_token = key_offsets[:, None, 1:].expand(groups, num_q, num_k)
     in_run = selected | (first_token == end_token)
@@ -100,7 +110,7 @@ def attention_plan(
         last_end = torch.where(short_last, offsets[:, 1:].reshape(-1), 0)
         remainder_work = _ordered_work(block_rows, num_q, last_start, last_end, keys_per_row, short_last)
     chunk_end = chunks.cumsum(0)
-    per_group = min(num_rows, triton.cdiv(num_rows, block_m) + num_q)
+    per_group = _work_slots(num_rows, block_m, num_q)
     slot = torch.arange(groups * per_group, device=offsets.device)
     owner = torch.searchsorted(chunk_end, slot, right=True)
     real = owner < groups * num_q
@@ -161,3 +171,26 @@ def plan_from(tensors: dict[str, torch.Tensor]) -> AttentionPlan | None:
     if "plan_work" not in tensors:
         return None
     return AttentionPlan(**{name: tensors.get(f"plan_{name}") for name in AttentionPlan._fields})
+
+
+def check_plan(plan: AttentionPlan, groups: int, num_rows: int, num_keys: int, num_q: int, num_k: int,
+               block_m: int, block_n: int, remainder_m: int | None) -> None:
+    """Raise if ``plan`` lacks the shapes :func:`attention_plan` gives these sizes and tiles: a plan made
+    for other layouts or tiles would send the kernel to wrong key rows."""
+    rows, tiles = groups * num_q, triton.cdiv(num_keys, block_n)
+    expected = {
+        "work": (groups * _work_slots(num_rows, block_m, num_q), 4),
+        "range_delta": (rows, _range_slots(num_k)),
+        "range_count": (rows,),
+        "range_total": (rows,),
+        "tile_range": (rows, tiles),
+        "range_starts": (rows, tiles, triton.cdiv(block_n, 32)),
+    }
+    for name, shape in expected.items():
+        got = getattr(plan, name)
+        if tuple(got.shape) != shape or got.dtype != torch.int32:
+            raise ValueError(f"attention plan: plan.{name} is {got.dtype} {tuple(got.shape)}, expected int32 {shape} "
+                             "(a plan made for other layouts or tiles: build it for the same block_m/block_n)")
+    if (plan.remainder_work is None) != (remainder_m is None):
+        state = "absent" if plan.remainder_work is None else "present"
+        raise ValueError(f"attention plan: plan.remainder_work is {state} but remainder_m={remainder_m}")

@@ -43,7 +43,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .attention_plan import AttentionPlan, attention_plan
+from .attention_plan import AttentionPlan, attention_plan, check_plan
 from .block_map import BlockMap
 from .compensation_tail import CompensationTail, compensation_tail
 from .permute_ref import ClusterLayout
@@ -348,30 +348,6 @@ def sparse_attention_plan(
                  num_shared, block_m, block_n, remainder_m)
 
 
-def _check_plan(plan: AttentionPlan, groups: int, num_rows: int, num_keys: int, num_q: int, num_k: int,
-                block_m: int, block_n: int, remainder_m: int | None) -> None:
-    """A given plan must have the shapes :func:`sparse_attention_plan` gives these sizes and tiles: a plan
-    made for other tiles would send the kernel to wrong key rows."""
-    rows = groups * num_q
-    tiles = triton.cdiv(num_keys, block_n)
-    expected = {
-        "work": (groups * min(num_rows, triton.cdiv(num_rows, block_m) + num_q), 4),
-        "range_delta": (rows, (num_k + 1) // 2),
-        "range_count": (rows,),
-        "range_total": (rows,),
-        "tile_range": (rows, tiles),
-        "range_starts": (rows, tiles, triton.cdiv(block_n, 32)),
-    }
-    for name, shape in expected.items():
-        got = getattr(plan, name)
-        _check(_shape(got) == shape and got.dtype == torch.int32,
-               f"plan.{name} is {got.dtype} {_shape(got)}, expected int32 {shape} (a plan made for other "
-               f"layouts or tiles: build it with sparse_attention_plan and the same block_m/block_n)")
-    _check((plan.remainder_work is None) == (remainder_m is None),
-           f"plan.remainder_work is {'absent' if plan.remainder_work is None else 'present'} but "
-           f"remainder_m={remainder_m}")
-
-
 def sparse_attention(
     queries: torch.Tensor,
     keys_sorted: torch.Tensor,
@@ -471,7 +447,7 @@ def sparse_attention(
         plan = _plan(query_layout, key_layout, block_map, selected, compensation, exact_centroids, num_shared,
                      block_m, block_n, remainder_m)
     else:
-        _check_plan(plan, groups, num_rows, num_keys, num_q, num_k, block_m, block_n, remainder_m)
+        check_plan(plan, groups, num_rows, num_keys, num_q, num_k, block_m, block_n, remainder_m)
     dummy = out  # stands in for pointers the constexpr flags never read
     tail = None
     if exact_centroids is not None:
