@@ -231,7 +231,8 @@ def bench_model(name: str, config: dict, latent_shape: tuple, args: argparse.Nam
             if kind == "svg_ear":
                 reset_centroid_caches()
                 _, row["cold_ms"] = wall_ms(forward, device)
-            refresh = SvgEarConfig(**options).refresh_every if kind == "svg_ear" else 1
+            sparse_config = SvgEarConfig(**options) if kind == "svg_ear" else None
+            refresh = sparse_config.refresh_every if sparse_config is not None else 1
             # With reuse, the default warm-up runs one whole refresh cycle, so that every layer's CUDA graphs
             # (a fresh and a reusing one, captured on their first warm call) exist before timing starts.
             warmup = args.warmup if args.warmup is not None else refresh
@@ -243,7 +244,7 @@ def bench_model(name: str, config: dict, latent_shape: tuple, args: argparse.Nam
             row["forward_stat"] = f"mean of {args.repeats}" if reusing else f"median of {args.repeats}"
             if reusing:
                 row["slowest_ms"] = max(row["times_ms"])
-                if not SvgEarConfig(**options).stagger_refresh:  # staggered, every forward mixes both
+                if not sparse_config.stagger_refresh:  # staggered, every forward mixes both
                     row.update(_fresh_and_reusing(row["times_ms"], refresh, warmup))
             if args.profile and device.type == "cuda":
                 row["breakdown"] = kernel_breakdown(forward)
@@ -324,14 +325,20 @@ def report(result: dict) -> str:
     steps = "" if not split else "Per step (the slowest timed forward; forwards whose layers route afresh and those " \
         "reusing a routing, unless staggered):\n\n" + markdown_table(
             ["run", "slowest ms", "of ceiling", "fresh ms", "of ceiling", "reusing ms", "of ceiling"],
-            [[r["run"], *(cell for step in ("slowest", "fresh", "reusing") for cell in
-                          ((f"{r[f'{step}_ms']:.1f}", f"{r[f'{step}_of_ceiling']:.1%}") if f"{step}_ms" in r
-                           else ("–", "–")))] for r in split]) + "\n\n"
+            [[r["run"], *_step_cells(r, "slowest"), *_step_cells(r, "fresh"), *_step_cells(r, "reusing")]
+             for r in split]) + "\n\n"
     return (f"\n### {result['model']}: {result['tokens']} tokens; self-attention is "
             f"{result['attention_share']:.1%} of the dense forward (T_dense {result['t_dense_ms']:.1f} ms, "
             f"T_outside {result['t_outside_ms']:.1f} ms)\n\n{per_forward}\n\n{steps}"
             f"Schedule COMPUTED from the per-forward times above (not run): first steps dense, then one cold "
             f"sparse step, then warm sparse steps.\n\n{schedule}\n")
+
+
+def _step_cells(row: dict, step: str) -> tuple[str, str]:
+    """``step``'s (slowest, fresh, reusing) forward time and share of the ceiling, or dashes."""
+    if f"{step}_ms" not in row:
+        return "–", "–"
+    return f"{row[f'{step}_ms']:.1f}", f"{row[f'{step}_of_ceiling']:.1%}"
 
 
 def _variant(words: list[str]) -> tuple[str, list[tuple[str, Any]]]:
