@@ -108,8 +108,8 @@ def compensation_tail(query_means: torch.Tensor, key_centroids: torch.Tensor, va
     attention's inputs). Torch ops and one Triton launch, no host sync.
     """
     groups, num_q, num_k = selected.shape
-    # At 14B the host issuing these ops, not the GPU running them, is the cost: each line is one launch
-    # where it can be (an empty tail's −inf flows through to a −inf log-weight and zero weights).
+    # Few launches: each line is one where it can be (an empty tail's −inf flows through to a −inf
+    # log-weight and zero weights). Eager 14B calls once waited on the host issuing these ops.
     present = (key_sizes > 0).unsqueeze(-1)  # an empty cluster's mean is never read, whatever it holds
     points = query_means.float()
     centroids = torch.where(present, key_centroids.float(), 0.0)
