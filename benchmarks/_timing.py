@@ -184,3 +184,15 @@ def add_config_set_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", action="append", type=config_field, default=[], metavar="FIELD=VALUE",
                         help="any other SvgEarConfig field for every svg_ear run, e.g. --set kmeans_iters=1 "
                              "(repeatable; VALUE is read as YAML: 1, 0.5, true, null)")
+
+
+def tile_spec(text: str) -> tuple[int, ...]:
+    """``BLOCK_MxBLOCK_NxWARPSxSTAGES[xREMAINDER_M]`` (e.g. ``128x64x8x3``) as a tuple; an argparse type."""
+    try:
+        values = tuple(int(x) for x in text.lower().split("x"))
+    except ValueError:
+        values = ()
+    if len(values) not in (4, 5):
+        raise argparse.ArgumentTypeError("expected BLOCK_MxBLOCK_NxWARPSxSTAGES[xREMAINDER_M] (e.g. 128x64x8x3 or "
+                                         f"128x128x8x2x64), got {text!r}")
+    return values

@@ -37,7 +37,7 @@ if "--smoke" in sys.argv and not torch.cuda.is_available():
 import torch.nn.functional as F  # noqa: E402
 import triton  # noqa: E402
 import triton.testing  # noqa: E402
-from _timing import kernel_ms, wall_ms  # noqa: E402
+from _timing import kernel_ms, tile_spec, wall_ms  # noqa: E402
 from torch.nn.attention import SDPBackend, sdpa_kernel  # noqa: E402
 from torch.nn.attention.flex_attention import BlockMask, flex_attention  # noqa: E402
 
@@ -248,17 +248,6 @@ def run_shape(name, heads, frames, height, width, density, args, device, dtype, 
     print(f"|  |  |  | (SVG-EAR error vs exact attention: {ear_quality:.4f}) |  |  |  |  |")
 
 
-def _tiles(text: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(x) for x in text.lower().split("x"))
-    except ValueError:
-        values = ()
-    if len(values) not in (4, 5):
-        raise argparse.ArgumentTypeError("expected BLOCK_MxBLOCK_NxWARPSxSTAGES[xREMAINDER_M] (e.g. 128x64x8x3 or "
-                                         f"128x128x8x2x64), got {text!r}")
-    return values
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny shapes, float32, CPU interpreter when no GPU")
@@ -275,7 +264,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--block-n", type=int)
     parser.add_argument("--num-warps", type=int)
     parser.add_argument("--num-stages", type=int)
-    parser.add_argument("--tiles", type=_tiles, nargs="+", default=[], metavar="MxNxWARPSxSTAGES[xR]",
+    parser.add_argument("--tiles", type=tile_spec, nargs="+", default=[], metavar="MxNxWARPSxSTAGES[xR]",
                         help="also time the SVG-EAR kernel with these tiles, e.g. 128x64x8x3 64x128x4x2; a fifth "
                              "number runs each query cluster's last tile of at most R rows in R-row tiles")
     parser.add_argument("--compile-flex", action="store_true", help="compile FlexAttention on a CPU too (slow)")

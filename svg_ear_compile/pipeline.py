@@ -297,7 +297,8 @@ class _SparseStep:
         if self.kernels:
             queries = inputs["queries"]
             tiles = self.kernels.tiles.tile_config(queries.shape[-1], queries.shape[1], queries.device,
-                                                   block_m=self.config.block_m, block_n=self.config.block_n)
+                                                   block_m=self.config.block_m, block_n=self.config.block_n,
+                                                   density=self.config.budget)
             launch = dict(block_m=tiles.block_m, block_n=tiles.block_n, remainder_m=tiles.remainder_m)
             module = self.kernels.sparse_attention
             plan = self.kernels.attention_plan.plan_from(inputs)

@@ -113,6 +113,38 @@ def test_profile_op_says_it_needs_a_gpu(monkeypatch):
         profile_op.main()
 
 
+def test_sweep_attention_tiles_global_order_is_one_cost_order_over_the_plans_items():
+    sweep = pytest.importorskip("sweep_attention_tiles")
+    from svg_ear_compile.kernels.attention_plan import attention_plan
+    from svg_ear_compile.kernels.block_map import BlockMap
+    from svg_ear_compile.kernels.permute_ref import cluster_layout
+
+    gen = torch.Generator().manual_seed(2)
+    groups, n, qc, kc, extra = 3, 190, 6, 9, 4
+    q_layout = cluster_layout(torch.randint(0, qc, (groups, n), generator=gen), qc)
+    k_layout = cluster_layout(torch.randint(0, kc, (groups, n), generator=gen), kc)
+    selected = torch.rand(groups, qc, kc, generator=gen) < 0.5
+    plan = attention_plan(q_layout, k_layout, BlockMap.from_selection(selected, q_layout.sizes, k_layout.sizes),
+                          32, 32, extra, 16)
+    keys = (selected * k_layout.sizes[:, None, :]).sum(-1) + extra + 1  # direct oracle of a row's keys
+    for before, after in ((plan.work, sweep.by_global_cost(plan, qc, extra).work),
+                          (plan.remainder_work, sweep.by_global_cost(plan, qc, extra).remainder_work)):
+        assert sorted(before.tolist()) == sorted(after.tolist())
+        costs = [(end - start) * int(keys[g, c]) if end > start else -1 for g, c, start, end in after.tolist()]
+        assert costs == sorted(costs, reverse=True)
+        assert len({g for g, _, start, end in after.tolist()[:groups] if end > start}) > 1  # heads interleave
+
+
+def test_tile_spec_reads_four_or_five_sizes():
+    from _timing import tile_spec
+
+    assert tile_spec("128x64x8x3") == (128, 64, 8, 3)
+    assert tile_spec("64X64x4x3x32") == (64, 64, 4, 3, 32)
+    for bad in ("128x64x8", "128xax8x3"):
+        with pytest.raises(argparse.ArgumentTypeError, match="BLOCK_MxBLOCK_N"):
+            tile_spec(bad)
+
+
 @pytest.mark.slow
 def test_bench_quality_smoke_runs(tmp_path):
     pytest.importorskip("matplotlib")

@@ -16,8 +16,8 @@ Work decomposition (all built with torch ops on the device, no host sync):
 * **Row tiles.** A program takes up to ``block_m`` sorted rows of one query cluster of one group
   and writes them straight to their original positions ``query_layout.perm[g, r]``. The work list
   has a fixed upper bound of ``G·min(N, ⌈N/block_m⌉ + QC)`` items; surplus items exit at once.
-  Items are sorted by cost (rows × keys to visit) so the largest start first; the grid is 1-D,
-  one program per item.
+  Items run head by head (a head's keys and values stay in L2), within a head the costliest
+  (rows × keys to visit) first; the grid is 1-D, one program per item.
 * **Key ranges.** A row's selected key clusters are contiguous in the key order, so runs of adjacent
   selected clusters (empty clusters never break a run) coalesce into one token range; ranges
   holding no token are dropped. Per row: up to ``⌈KC/2⌉`` ranges, their count and token total.

@@ -1,10 +1,13 @@
 """Tile sizes of the sparse attention kernel: a small table, no autotuning sweep at call time.
 
-Keyed by (GPU family, head-dim bucket, sequence-length bucket); a tuner (or a profile) overrides any
-field by passing it explicitly::
+Keyed by (GPU family, head-dim bucket, length bucket); a tuner (or a profile) overrides any field by
+passing it explicitly. A call is "long" when its sequence is long and, where the density is known (the
+routing budget), a query cluster visits many keys (``density · seq_len``)::
 
     >>> tile_config(128, 75_600, family="H100")
     TileConfig(block_m=128, block_n=128, num_warps=8, num_stages=3, remainder_m=None)
+    >>> tile_config(128, 32_760, family="H100", density=0.02)  # 655 keys per query cluster
+    TileConfig(block_m=64, block_n=64, num_warps=4, num_stages=3, remainder_m=None)
     >>> tile_config(128, 75_600, family="H100", block_m=64)
     TileConfig(block_m=64, block_n=128, num_warps=8, num_stages=3, remainder_m=None)
 
@@ -33,6 +36,11 @@ class TileConfig:
 
 
 LONG_SEQUENCE = 16_384  # tokens; from here on the grid has many row tiles per head
+# Keys a query cluster visits (density · seq_len) below which a call takes the "short" tiles: with few key
+# tiles per row tile, small ones do better (two 64×64 programs fit on one SM at a time). Measured on an
+# H100 at the op's operating point (QC 128, KC 1,024, 64 listed centroids): at 655 keys (Wan2.1-1.3B 480p,
+# 2%) 64×64 tiles took 9% off the kernel against 128×128; at 2,268 (14B 720p, 3%) they cost 6% more.
+FEW_KEYS = 1_024
 
 # (family, head-dim bucket, "short" | "long") -> tiles. Head dims 40/64 use the 64 bucket, 96/128 the 128 one.
 # ("H100", 128, "long") is measured (bf16, Wan2.1-1.3B-480p and 14B-720p at 10-30% density, benchmarks/RESULTS.md):
@@ -75,19 +83,25 @@ def tile_config(
     num_warps: int | None = None,
     num_stages: int | None = None,
     remainder_m: int | None = None,
+    density: float | None = None,
 ) -> TileConfig:
-    """Table entry for ``(family, head_dim, seq_len)`` with any explicitly given field replacing it.
+    """Table entry for ``(family, head_dim, seq_len, density)`` with any explicitly given field replacing it.
 
     ``family`` defaults to :func:`gpu_family` of ``device``; families without an entry fall back to
     ``"default"``. Head dims above 128 use the 128 bucket (the kernel pads to a power of two).
+    ``density``: the share of keys a query cluster attends (the routing budget; None: unknown, the
+    sequence length alone picks the bucket).
     """
     if head_dim < 1 or seq_len < 1:
         raise ValueError(f"tile_config: head_dim={head_dim} and seq_len={seq_len} must be >= 1")
+    if density is not None and not 0 < density <= 1:
+        raise ValueError(f"tile_config: density={density} must be in (0, 1]")
     family = family if family is not None else gpu_family(device)
     if family == "interpreter":
         base = _INTERPRETER
     else:
-        key = (64 if head_dim <= 64 else 128, "long" if seq_len >= LONG_SEQUENCE else "short")
+        many_keys = density is None or density * seq_len >= FEW_KEYS
+        key = (64 if head_dim <= 64 else 128, "long" if seq_len >= LONG_SEQUENCE and many_keys else "short")
         base = _TABLE.get((_SAME_TILES.get(family, family), *key), _TABLE[("default", *key)])
     if remainder_m is None and base.remainder_m is not None and base.remainder_m >= (block_m or base.block_m):
         base = replace(base, remainder_m=None)  # the table's remainder tile does not fit an overridden block_m

@@ -71,3 +71,23 @@ def test_work_lists_cover_every_row_once_in_tiles_that_fit(remainder_m):
         last = sizes - (sizes - 1).div(block_m, rounding_mode="floor").clamp_min(0) * block_m
         expected = int(((sizes > 0) & (last <= remainder_m)).sum())
         assert int((plan.remainder_work[:, 3] > plan.remainder_work[:, 2]).sum()) == expected
+
+
+@pytest.mark.parametrize("remainder_m", [None, 16])
+def test_work_runs_head_by_head_costliest_first_empty_items_last(remainder_m):
+    gen = torch.Generator().manual_seed(11)
+    groups, n, qc, kc, block_m, extra = 3, 211, 7, 10, 32, 5
+    q_layout = cluster_layout(torch.randint(0, qc, (groups, n), generator=gen), qc)
+    k_layout = cluster_layout(torch.randint(0, kc, (groups, n), generator=gen), kc)
+    selected = torch.rand(groups, qc, kc, generator=gen) < 0.4
+    plan = attention_plan(q_layout, k_layout, BlockMap.from_selection(selected, q_layout.sizes, k_layout.sizes),
+                          block_m, 32, extra, remainder_m)
+    # Direct oracle of an item's cost: its rows times the keys its row of the block map visits.
+    keys = (selected * k_layout.sizes[:, None, :]).sum(-1) + extra + 1
+    for work in [plan.work] + ([plan.remainder_work] if remainder_m else []):
+        items = work.tolist()
+        real = [(g, -(end - start) * int(keys[g, c])) for g, c, start, end in items if end > start]
+        assert real == sorted(real), "items must go group by group, costliest first within a group"
+        first_empty = next((i for i, (_, _, start, end) in enumerate(items) if end <= start), len(items))
+        assert all(end <= start for _, _, start, end in items[first_empty:])
+        assert {g for g, _ in real} == set(range(groups))

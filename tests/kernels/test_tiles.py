@@ -30,3 +30,16 @@ def test_remainder_tiles_of_the_table_give_way_to_a_smaller_block_m(monkeypatch)
     monkeypatch.setitem(tiles._TABLE, ("H100", 128, "long"), TileConfig(128, 128, 8, 2, remainder_m=64))
     assert tile_config(128, 75_600, family="H100").remainder_m == 64
     assert tile_config(128, 75_600, family="H100", block_m=64) == TileConfig(64, 128, 8, 2)  # 64 rows: no split
+
+
+def test_few_keys_per_query_cluster_take_the_short_tiles():
+    short, long = tile_config(128, 8_192, family="H100"), tile_config(128, 32_760, family="H100")
+    assert short != long
+    few = tiles.FEW_KEYS / 32_760
+    assert tile_config(128, 32_760, family="H100", density=few * 0.99) == short
+    assert tile_config(128, 32_760, family="H100", density=few) == long
+    assert tile_config(128, 32_760, family="H100", density=1.0) == long
+    assert tile_config(128, 8_192, family="H100", density=1.0) == short  # a short sequence stays short
+    assert tile_config(128, 32_760, family="H100", density=0.01, block_m=128).block_m == 128
+    with pytest.raises(ValueError, match="density=0"):
+        tile_config(128, 32_760, family="H100", density=0.0)
