@@ -9,7 +9,10 @@ its clustering and block map, rebuilds the sorted keys, cluster means and query 
 times the attention kernel alone (``torch.profiler``, ``_sparse_attention_kernel``) for each tile, plan
 built for that tile. The plan runs its work head by head (within a head costliest first), which keeps a
 head's keys and values in L2; ``--order both`` also times each tile with the work in one cost order over
-all heads (the plan's order before the thirteenth session).
+all heads (the plan's order before the thirteenth session). ``--contiguous-keys`` also times each tile
+with :mod:`diagnose_kernel`'s copy of the kernel that loads each key tile contiguously (wrong output,
+same flops and loop): the difference is the cost of the gather and its index arithmetic there. The
+compiled kernels' register, spill and shared-memory use is printed at the end.
 
 Each variant's output is compared with the op's own output (same clustering and routing): the largest
 absolute difference relative to the output's largest entry, printed beside its time, so a fast row is
@@ -18,6 +21,7 @@ never a silently wrong one.
     python benchmarks/sweep_attention_tiles.py --heads 12 --density 0.02 --json $OUT/tiles_1p3b.json
     python benchmarks/sweep_attention_tiles.py --heads 40 --frames 21 --height 45 --width 80 --density 0.03
     python benchmarks/sweep_attention_tiles.py --density 0.03 --tiles 128x128x8x3 64x64x4x3 --order head
+    python benchmarks/sweep_attention_tiles.py --tiles 64x64x4x3 --contiguous-keys
 """
 
 from __future__ import annotations
@@ -26,16 +30,20 @@ import argparse
 import functools
 import itertools
 import json
+import pathlib
+import tempfile
 
 import torch
 from _timing import add_config_set_argument, add_video_shape_arguments, kernel_ms, tile_spec
+from diagnose_kernel import contiguous_copy, print_compiled
 
 from svg_ear_compile import SvgEarConfig, SvgEarState
+from svg_ear_compile.kernels import sparse_attention as shipped
 from svg_ear_compile.kernels.attention_plan import AttentionPlan
 from svg_ear_compile.kernels.block_map import BlockMap
 from svg_ear_compile.kernels.cluster_stats import segment_means, sorted_with_stats
 from svg_ear_compile.kernels.permute_ref import cluster_layout
-from svg_ear_compile.kernels.sparse_attention import sparse_attention, sparse_attention_plan
+from svg_ear_compile.kernels.sparse_attention import sparse_attention_plan
 from svg_ear_compile.kernels.tiles import tile_config
 from svg_ear_compile.pipeline import run_pipeline
 from svg_ear_compile.workloads import video_qkv
@@ -69,6 +77,8 @@ def main() -> None:
                         help="work head by head (the plan's), in one cost order over all heads, or both")
     parser.add_argument("--tiles", type=tile_spec, nargs="+", default=None, metavar="MxNxWARPSxSTAGES[xR]",
                         help="these tiles only (default: the table's, then a sweep of 48)")
+    parser.add_argument("--contiguous-keys", action="store_true",
+                        help="also time each tile with contiguous key loads (wrong output, same flops)")
     parser.add_argument("--json", help="also write the results to this JSON file")
     add_config_set_argument(parser)
     args = parser.parse_args()
@@ -99,9 +109,13 @@ def main() -> None:
     print(f"{'block_m':>8}{'block_n':>8}{'warps':>6}{'stages':>7}{'rem_m':>6}{'order':>6}{'kernel ms':>11}"
           f"{'vs table':>9}{'max diff':>10}")
 
+    contiguous = None
+    if args.contiguous_keys:
+        directory = tempfile.TemporaryDirectory()
+        contiguous = contiguous_copy(pathlib.Path(directory.name))
     out = torch.empty_like(reference)
     compensation_keys = exact + 1 if exact else args.k_clusters  # what the plan adds to a row's keys
-    orders = ["head", "global"] if args.order == "both" else [args.order]
+    orders = (["head", "global"] if args.order == "both" else [args.order]) + (["contig"] if contiguous else [])
     rows, table_ms = [], None
     tiles = args.tiles or sorted(TILES, key=lambda t: t != (default.block_m, default.block_n, default.num_warps,
                                                             default.num_stages, default.remainder_m))
@@ -110,12 +124,12 @@ def main() -> None:
         launch = dict(block_m=block_m, block_n=block_n, remainder_m=remainder)
         plan = sparse_attention_plan(query_layout, key_layout, block_map, True, exact_centroids=exact, **launch)
         for order in orders:
-            ordered = plan if order == "head" else by_global_cost(plan, args.q_clusters, compensation_keys)
-
-            call = functools.partial(sparse_attention, queries, keys_sorted, values_sorted, query_layout, key_layout,
-                                     block_map, key_means, value_means, args.head_dim ** -0.5, True, num_warps=warps,
-                                     num_stages=stages, out=out, exact_centroids=exact, query_means=query_means,
-                                     plan=ordered, queries_in_place=True, **launch)
+            ordered = by_global_cost(plan, args.q_clusters, compensation_keys) if order == "global" else plan
+            module = contiguous if order == "contig" else shipped
+            call = functools.partial(module.sparse_attention, queries, keys_sorted, values_sorted, query_layout,
+                                     key_layout, block_map, key_means, value_means, args.head_dim ** -0.5, True,
+                                     num_warps=warps, num_stages=stages, out=out, exact_centroids=exact,
+                                     query_means=query_means, plan=ordered, queries_in_place=True, **launch)
             try:
                 out.fill_(float("nan"))
                 difference = float((call().float() - reference.float()).abs().max() / reference.float().abs().max())
@@ -134,6 +148,8 @@ def main() -> None:
     for row in sorted(rows, key=lambda r: r["kernel_ms"])[:5]:
         print(f"  {row['block_m']}x{row['block_n']} w{row['num_warps']} s{row['num_stages']} "
               f"r{row['remainder_m']} {row['order']}: {row['kernel_ms']:.3f} ms ({table_ms / row['kernel_ms']:.2f}x)")
+    print()
+    print_compiled(limit=len(tiles))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(dict(shape=dict(heads=args.heads, seq_len=queries.shape[1], head_dim=args.head_dim),
