@@ -4,7 +4,7 @@
   The list has a fixed length ``G·min(N, ⌈N/block_m⌉ + QC)`` (no host sync to size the grid);
   surplus items are empty. Items are grouped by group (head), and within a group ordered by cost
   (rows × keys to visit), largest first: the items that run side by side read one head's keys and
-  values, which stay in L2 (8–11% off the kernel on an H100 at 2–3% density, against one global cost
+  values, which stay in L2 (7–10% off the kernel on an H100 at 2–3% density, against one global cost
   order: ``benchmarks/RESULTS.md``, thirteenth session).
 * **Remainder tiles** (optional, ``remainder_m``). A cluster's last partial tile of at most
   ``remainder_m`` rows moves to a second list of ``G·QC`` items, run with ``remainder_m``-row tiles,
