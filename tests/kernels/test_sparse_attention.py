@@ -159,6 +159,15 @@ def test_exact_centroids_and_expanded_tail_match_reference(name, exact, dtype):
     _assert_close(out, expected, _TOLERANCE[dtype])
 
 
+@pytest.mark.parametrize("block_n", [64, 128])
+def test_key_tiles_whose_range_starts_span_several_words(block_n):
+    """A key tile of 64 or 128 positions keeps its range starts in 2 or 4 words; with clusters of one
+    token, selected every other one, ranges start in every word and on its first and last bits."""
+    args, _ = _case("singletons", seed=7, n=300)
+    out, expected = _run_both(args, (), True, block_m=16, block_n=block_n)
+    _assert_close(out, expected, _TOLERANCE[torch.float32])
+
+
 @pytest.mark.parametrize("exact, block_n", [(3, 64), (20, 64), (40, 32)])
 def test_listed_centroids_in_tiles_narrower_than_the_key_tiles(exact, block_n):
     """The listed clusters are walked in tiles of ``T`` rounded up to a power of two (at most ``block_n``):
