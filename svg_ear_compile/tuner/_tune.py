@@ -69,7 +69,7 @@ class TuneSettings:
     plot: bool = True
     uniform_budgets: list[float] = field(default_factory=list)
     keep_sparse: bool = False
-    max_refresh: int = 4
+    max_refresh: int = 6
     uniform_trials: int = 24
     guidance: float = 1.0
     guidance_batched: bool = False

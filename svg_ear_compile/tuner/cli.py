@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also run one config for all layers at these budgets, end to end, for comparison")
     parser.add_argument("--keep-sparse", action="store_true",
                         help="keep a layer sparse even where exact attention measured faster (e.g. to study quality)")
-    parser.add_argument("--max-refresh", type=int, default=4,
+    parser.add_argument("--max-refresh", type=int, default=6,
                         help="largest refresh_every tried per layer, end to end, after the search (1: none)")
     parser.add_argument("--uniform-trials", type=int, default=24,
                         help="end-to-end trials of one config for all sparse layers, after the per-layer search "

@@ -1,5 +1,6 @@
 # Every layer config the tuner chooses meets its PSNR target on the calibration data, and the profile it writes
 # round-trips through YAML and reaches the backend through profile="auto" (device name given, not patched).
+import math
 import warnings
 
 import pytest
@@ -256,7 +257,7 @@ def test_uniform_stage_runs_its_trials_end_to_end_and_reports_its_best(tuned):
     study = optuna.load_study(study_name=f"{e2e['study']}/uniform", storage=open_storage(e2e["storage"]))
     trials = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(trials) == 4
-    first, second = trials[0].params, trials[1].params  # the consensus, without and with routing reuse
+    first, second = dict(trials[0].params), dict(trials[1].params)  # the consensus, without and with reuse
     assert (first.pop("refresh_every"), second.pop("refresh_every")) == (1, 2) and first == second
     feasible = [t for t in trials if t.user_attrs["psnr_db"] >= TARGET]
     best = e2e["uniform_search"]
@@ -268,3 +269,55 @@ def test_uniform_stage_runs_its_trials_end_to_end_and_reports_its_best(tuned):
     if e2e["chosen_by"] == "uniform search":  # then every sparse layer starts from that config
         sparse = [entry for entry in result.profile.layers if entry.config != EXACT_LAYER]
         assert all(set(entry.config) == set(fastest.params) for entry in sparse)
+
+
+@pytest.mark.parametrize("start_budget", [0.1, 0.2])
+def test_uniform_stage_starts_from_the_consensus_then_bisects_the_operating_points_budget(start_budget):
+    import optuna
+
+    from svg_ear_compile.tuner._end_to_end import EndToEnd
+    from svg_ear_compile.tuner._search_space import SearchSpace
+    from svg_ear_compile.tuner._uniform import search_uniform
+
+    space = SearchSpace.for_layer(9_216, triton=False)  # query clusters 8-128, key clusters 64-512, budget 0.03-0.6
+    start = {"num_q_clusters": 32, "num_k_clusters": 128, "kmeans_iters": 3, "kmeans_iters_init": 40,
+             "budget": start_budget, "cost_exponent": 0.7, "exact_centroids": None}
+    checked = []
+
+    def check(params):  # the final PSNR meets 30 dB from budget 0.15 on; time grows with the budget
+        checked.append(params)
+        return EndToEnd(psnr_db=30.0 + 100 * (params["budget"] - 0.15), dense_ms=1000.0,
+                        sparse_ms=1000 * params["budget"])
+
+    best = search_uniform(check, space, start, target=30.0, max_refresh=6, storage=optuna.storages.InMemoryStorage(),
+                          name="uniform", n_trials=6, timeout=None, seed=0)
+    assert len(checked) == 6
+    assert checked[0] == {**start, "refresh_every": 1} and checked[1] == {**start, "refresh_every": 2}
+    # 128 query / 1,024 key clusters moved into the space (512 is the nearest it holds), 64 listed centroids
+    operating = {"num_q_clusters": 128, "num_k_clusters": 512, "kmeans_iters": 1, "kmeans_iters_init": 10,
+                 "cost_exponent": 1.0, "exact_centroids": 64, "refresh_every": 6}
+    root = math.sqrt
+    if start_budget == 0.1:  # misses: [0.1, 0.6] -> 0.245 meets -> 0.157 meets -> 0.125 misses
+        budgets = [0.1, root(0.1 * 0.6), root(0.1 * root(0.1 * 0.6))]
+        budgets.append(root(0.1 * budgets[2]))
+        feasible = budgets[2]
+    else:  # meets: [0.03, 0.2] -> 0.077 misses -> 0.124 misses -> 0.158 meets
+        budgets = [0.2, root(0.03 * 0.2)]
+        budgets.append(root(budgets[1] * 0.2))
+        budgets.append(root(budgets[2] * 0.2))
+        feasible = budgets[3]
+    assert checked[2:] == [{**operating, "budget": pytest.approx(b)} for b in budgets]
+    assert best.params == {**operating, "budget": pytest.approx(feasible)}  # the fastest meeting 30 dB
+
+
+def test_each_layers_search_draws_its_own_configs(tuned):
+    import optuna
+
+    result, _ = tuned
+    e2e = result.profile.end_to_end
+    storage = open_storage(e2e["storage"])
+    drawn = []
+    for layer in range(2):
+        study = optuna.load_study(study_name=f"{e2e['study']}/layer{layer:03d}/round0", storage=storage)
+        drawn.append(study.trials[1].params)  # the first random draw, after the enqueued conservative trial
+    assert drawn[0] != drawn[1]
