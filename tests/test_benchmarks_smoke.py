@@ -135,6 +135,14 @@ def test_sweep_attention_tiles_global_order_is_one_cost_order_over_the_plans_ite
         assert len({g for g, _, start, end in after.tolist()[:groups] if end > start}) > 1  # heads interleave
 
 
+def test_sweep_attention_tiles_says_it_needs_a_gpu(monkeypatch):
+    sweep = pytest.importorskip("sweep_attention_tiles")
+    monkeypatch.setattr(sys, "argv", ["sweep_attention_tiles.py", "--tiles", "64x64x4x3"])
+    monkeypatch.setattr(sweep.torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SystemExit, match="needs a CUDA device"):
+        sweep.main()
+
+
 def test_tile_spec_reads_four_or_five_sizes():
     from _timing import tile_spec
 

@@ -105,9 +105,10 @@ def uniform_config(base: SvgEarConfig, seq_len: int, budget: float) -> SvgEarCon
         128
     """
     space = SearchSpace.for_layer(seq_len, triton=False)
-
-    def nearest(values: tuple[int, ...], wanted: int) -> int:
-        return min(values, key=lambda v: (abs(math.log2(v / wanted)), v))
-
     return base.replace(num_q_clusters=nearest(space.query_clusters, base.num_q_clusters),
                         num_k_clusters=nearest(space.key_clusters, base.num_k_clusters), budget=budget)
+
+
+def nearest(values: tuple[int, ...], wanted: int) -> int:
+    """The value of ``values`` nearest ``wanted`` on a log scale (the smaller one on a tie)."""
+    return min(values, key=lambda v: (abs(math.log2(v / wanted)), v))

@@ -21,7 +21,7 @@ from typing import Any
 
 from ._end_to_end import EndToEnd
 from ._search import EXACT_LAYER, LayerChoice, completed, open_study, optimize
-from ._search_space import SearchSpace
+from ._search_space import SearchSpace, nearest
 
 
 @dataclass(frozen=True)
@@ -45,9 +45,6 @@ def operating_point(space: SearchSpace, start: dict[str, Any], budget: float) ->
     """:data:`OPERATING_POINT` over ``start`` at ``budget``, each knob moved into ``space``: cluster counts to
     the nearest (log scale) the space holds, iterations and budget clipped to its ranges, every centroid
     where the space has no listed ones."""
-    def nearest(values: tuple[int, ...], wanted: int) -> int:
-        return min(values, key=lambda v: (abs(math.log2(v / wanted)), v))
-
     def clip(value: float, bounds: tuple[float, float]) -> float:
         return min(max(value, bounds[0]), bounds[1])
 
