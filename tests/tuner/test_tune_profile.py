@@ -207,8 +207,9 @@ def test_refinement_takes_each_layers_cheaper_neighbours_while_the_final_psnr_ho
     from svg_ear_compile.tuner._search import LayerChoice
     from svg_ear_compile.tuner._tune import BUDGET_STEP, refine_per_layer
 
-    # final PSNR: 40 dB minus, per layer, a cost per extra refresh and per budget step
-    per_refresh, per_budget_step, start_budget = {0: 1.0, 2: 20.0}, {0: 1.5, 2: 0.5}, {0: 0.1, 2: 0.2}
+    # final PSNR: 40 dB minus, per layer, a cost per extra refresh and per budget step (dyadic: exact sums)
+    per_refresh, per_budget_step = {0: 1.0, 2: 0.375, 3: 20.0}, {0: 3.0, 2: 0.5, 3: 0.125}
+    start_budget = {0: 0.1, 2: 0.2, 3: 0.2}
     checked = []
 
     def check(choices):
@@ -222,16 +223,22 @@ def test_refinement_takes_each_layers_cheaper_neighbours_while_the_final_psnr_ho
 
     start = [LayerChoice(0, {"budget": 0.1}, 1.0, 40.0, 35.0, 2.0, 1, []),
              LayerChoice(1, EXACT_LAYER, 2.0, 99.0, 35.0, 2.0, 1, []),
-             LayerChoice(2, {"budget": 0.2}, 1.0, 40.0, 35.0, 2.0, 1, [])]
+             LayerChoice(2, {"budget": 0.2}, 1.0, 40.0, 35.0, 2.0, 1, []),
+             LayerChoice(3, {"budget": 0.2}, 1.0, 40.0, 35.0, 2.0, 1, [])]
     history = [{"round": 0, "psnr_db": 40.0, "dense_ms": 10.0, "sparse_ms": 5.0}]
     progress = type("P", (), {"phase": lambda *a: None, "update": lambda *a: None})()
     choices, result = refine_per_layer(check, start, check(start), 30.0, 4, history, progress)
-    # layer 0: refresh 2, 3, 4 (37 dB), then 4 budget steps (31 dB; a 5th gives 29.5); layer 2: refresh 2
-    # misses (11 dB), 2 budget steps (30.0 dB; a 3rd gives 29.5)
-    assert choices[0].config == {"budget": pytest.approx(0.1 * BUDGET_STEP**4), "refresh_every": 4}
-    assert choices[2].config == {"budget": pytest.approx(0.2 * BUDGET_STEP**2)}
-    assert result.psnr_db == pytest.approx(30.0)
-    assert len(checked) == 1 + (3 + 5) + (1 + 3) == len(history)
+    # layer 0: refresh 4 at once (37 dB), 2 budget steps (31 dB; a 3rd gives 28); layer 2: refresh 4 misses
+    # (29.875), then 2 and 3 hold (30.25; 4 is not tried again), a budget step misses; layer 3: refresh 4 and 2
+    # miss, 2 budget steps (30.0 dB; a 3rd gives 29.875)
+    assert choices[0].config == {"budget": pytest.approx(0.1 * BUDGET_STEP**2), "refresh_every": 4}
+    assert choices[2].config == {"budget": 0.2, "refresh_every": 3}
+    assert choices[3].config == {"budget": pytest.approx(0.2 * BUDGET_STEP**2)}
+    assert result.psnr_db == 30.0
+    # the routing-reuse moves checked: the longest reuse at once, one call at a time below it where that missed
+    moves = [(h["layer"], h["refresh_every"]) for h in history[1:] if "refresh_every" in h]
+    assert moves == [(0, 4), (2, 4), (2, 2), (2, 3), (3, 4), (3, 2)]
+    assert len(checked) == 1 + (1 + 3) + (3 + 1) + (2 + 3) == len(history)
     assert start[0].config == {"budget": 0.1}  # nothing changed in place
 
 
