@@ -59,10 +59,11 @@ def write_pareto_png(path: pathlib.Path, layers: list[Any], rounds: list[dict[st
         axis.set_xlabel("op latency (ms)", fontsize=8)
         axis.set_ylabel("attention PSNR (dB)", fontsize=8)
     model_axis = flat[len(layers)]
-    stages = ("relax_db", "uniform_search", "refresh_every", "budget")
+    stages = ("relax_db", "uniform_search", "probe", "allocation", "refresh_every", "budget")
     tuned = [r for r in rounds if not any(stage in r for stage in stages)]
     relaxed = [r for r in rounds if "relax_db" in r]
     uniform_trials = [r for r in rounds if "uniform_search" in r]
+    traded = [r for r in rounds if "probe" in r or "allocation" in r]
     refined = [r for r in rounds if "refresh_every" in r or "budget" in r]
     if tuned:
         model_axis.plot([r["sparse_ms"] for r in tuned], [r["psnr_db"] for r in tuned], "o-", c="tab:blue",
@@ -73,6 +74,9 @@ def write_pareto_png(path: pathlib.Path, layers: list[Any], rounds: list[dict[st
     if uniform_trials:
         model_axis.scatter([r["sparse_ms"] for r in uniform_trials], [r["psnr_db"] for r in uniform_trials],
                            marker="x", c="tab:brown", label="one config, all layers (trials)")
+    if traded:
+        model_axis.scatter([r["sparse_ms"] for r in traded], [r["psnr_db"] for r in traded], marker="D", s=14,
+                           c="tab:pink", label="budget trading tried")
     if refined:
         model_axis.scatter([r["sparse_ms"] for r in refined], [r["psnr_db"] for r in refined], marker="^",
                            c="tab:olive", label="per-layer refinement tried")

@@ -7,7 +7,8 @@ to first order the final error is a sum of the layers' errors, so cutting each l
 by ``d`` dB cuts the final one by as much. Once a raised round meets the target, a short bisection
 gives back the overshoot (:func:`relax_targets`). A layer whose fastest feasible config is no faster than
 exact attention runs exact attention (unless ``keep_sparse``). Then, end to end: a study of one config
-for all sparse layers (:mod:`._uniform`) replaces the per-layer result when it is faster, and each
+for all sparse layers (:mod:`._uniform`) replaces the per-layer result when it is faster; budget moves
+between layers by their measured end-to-end sensitivity (:func:`trade_between_layers`); and each
 sparse layer in turn takes cheaper neighbours (routing reused over more calls, up to ``max_refresh``,
 tried at once first; a smaller budget) while the final PSNR stays on target (:func:`refine_per_layer`).
 The profile records what was achieved, met or not.
@@ -23,7 +24,7 @@ import shlex
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -32,6 +33,7 @@ import torch
 from ..config import SvgEarConfig
 from ..profiles import LayerResult, Profile, ProfileError, write_profile
 from . import _end_to_end
+from ._allocate import DEFAULT_EXPONENT, PROBE_RATIO, VERIFY_CHECKS, budget_exponent, trade_budgets
 from ._calibration import capture
 from ._model import Guidance, TunerError, load_model
 from ._objective import LayerEvaluator
@@ -296,9 +298,17 @@ def tune(settings: TuneSettings, progress: Progress | None = None) -> TuneResult
             choices = [_measured(calibration, base, c, uniform_search.params, device, repeats, job["run_calls"])
                        for c in _with_config(choices, uniform_search.params)]
             result = _end_to_end.EndToEnd(uniform_search.psnr_db, uniform_search.dense_ms, uniform_search.sparse_ms)
+    trading = None
     if result.psnr_db >= settings.psnr_target and sparse:
+        measured_configs = [c.config for c in choices]
+        exponent = budget_exponent(uniform_search.budget_curve) if chosen_by == "uniform search" else DEFAULT_EXPONENT
+        choices, result, trading = trade_between_layers(check, choices, result, settings.psnr_target, exponent,
+                                                        rounds, progress)
         choices, result = refine_per_layer(check, choices, result, settings.psnr_target, settings.max_refresh,
                                            rounds, progress)
+        choices = [c if c.config == measured else _measured(calibration, base, c, c.config, device, repeats,
+                                                              job["run_calls"])
+                   for c, measured in zip(choices, measured_configs, strict=True)]
     uniform = _uniform_baselines(settings, tune_model, base, calibration, conditions, progress)
     profile = Profile(
         device=device_name, model=signature, base_config=_base_fields(settings),
@@ -310,6 +320,7 @@ def tune(settings: TuneSettings, progress: Progress | None = None) -> TuneResult
                     "dense_ms": result.dense_ms, "sparse_ms": result.sparse_ms, "rounds": round_ + 1,
                     "relaxed_db": relaxed_db, "chosen_by": chosen_by,
                     "uniform_search": None if uniform_search is None else dataclasses.asdict(uniform_search),
+                    "budget_trading": trading,
                     "steps": settings.steps, "seeds": list(settings.seeds), "study": prefix, "storage": storage_spec,
                     "guidance": settings.guidance, "guidance_batched": settings.guidance_batched,
                     **_versus_uniform(uniform, result.sparse_ms, settings.psnr_target)},
@@ -365,6 +376,57 @@ def relax_targets(choose_all: Callable[[int, float], list[LayerChoice]],
                 high = offset
         progress.update(step, f"-{offset:.2f} dB: PSNR {best[1].psnr_db:.2f} dB")
     return best
+
+
+def trade_between_layers(check: Callable[[list[LayerChoice]], _end_to_end.EndToEnd], choices: list[LayerChoice],
+                         result: _end_to_end.EndToEnd, target: float, exponent: float,
+                         history: list[dict[str, float]], progress: Progress
+                         ) -> tuple[list[LayerChoice], _end_to_end.EndToEnd, dict[str, Any] | None]:
+    """Move budget from the layers the final output tolerates errors in to those it does not
+    (:func:`._allocate.trade_budgets`: one probe per sparse layer, then verified allocations), when at
+    least two sparse layers have a budget. Returns the chosen layers (unchanged unless a verified
+    allocation needs less budget in all), their end-to-end result, and what the profile records of it
+    (None: nothing to trade)."""
+    trading = [index for index, c in enumerate(choices) if c.config != EXACT_LAYER and "budget" in c.config]
+    if len(trading) < 2:
+        return choices, result, None
+    progress.phase("budget trading between layers (end-to-end checks)", len(trading) + VERIFY_CHECKS)
+    measured_by_budgets: dict[tuple[float, ...], tuple[list[LayerChoice], _end_to_end.EndToEnd]] = {}
+
+    def with_budgets(budgets: Sequence[float]) -> list[LayerChoice]:
+        by_index = dict(zip(trading, budgets, strict=True))
+        return [dataclasses.replace(c, config={**c.config, "budget": float(f"{by_index[i]:.4g}")})
+                if i in by_index else c for i, c in enumerate(choices)]
+
+    def check_budgets(budgets: Sequence[float]) -> float:
+        candidate = with_budgets(budgets)
+        measured = check(candidate)
+        measured_by_budgets[tuple(budgets)] = (candidate, measured)
+        return measured.psnr_db
+
+    def report(kind: str, budgets: Sequence[float], psnr_db: float) -> None:
+        measured = measured_by_budgets[tuple(budgets)][1]
+        history.append({"round": history[-1]["round"], kind: 1.0, "psnr_db": psnr_db, "dense_ms": measured.dense_ms,
+                        "sparse_ms": measured.sparse_ms})
+        text = ", ".join(f"{b:.3g}" for b in budgets)
+        progress.update(len(measured_by_budgets), f"{kind} [{text}]: {psnr_db:.2f} dB, {measured.sparse_ms:.1f} ms")
+
+    start = [choices[i].config["budget"] for i in trading]
+    traded = trade_budgets(check_budgets, start, result.psnr_db, target_db=target, exponent=exponent,
+                           on_check=report)
+    record = {"exponent": exponent, "probe_ratio": PROBE_RATIO, "layers": [choices[i].layer for i in trading],
+              "start_budgets": start, "sensitivity": _shares(traded.allocation.sensitivity),
+              "budgets": None if traded.budgets is None else [float(f"{b:.4g}") for b in traded.budgets],
+              "psnr_db": traded.psnr_db}
+    if traded.budgets is None:
+        return choices, result, record
+    return (*measured_by_budgets[traded.budgets], record)
+
+
+def _shares(values: Sequence[float]) -> list[float]:
+    """``values`` as fractions of their sum, to 4 significant digits (a profile's sensitivities)."""
+    total = sum(values)
+    return [float(f"{v / total:.4g}") for v in values]
 
 
 BUDGET_STEP = 0.85  # a refinement move multiplies one layer's budget by this

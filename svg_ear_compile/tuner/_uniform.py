@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ._end_to_end import EndToEnd
@@ -31,6 +31,7 @@ class UniformResult:
     sparse_ms: float
     dense_ms: float
     trials: int
+    budget_curve: list[list[float]] = field(default_factory=list)  # [budget, final PSNR dB]: the best's params
 
 
 # 128 query and 1,024 key clusters, 64 listed centroids, one warm k-means iteration after ten cold ones:
@@ -142,5 +143,11 @@ def search_uniform(check: Callable[[dict[str, Any]], EndToEnd], space: SearchSpa
     if not feasible:
         return None
     best = min(feasible, key=lambda t: t.value)
+
+    def others(params: dict[str, Any]) -> dict[str, Any]:
+        return {key: value for key, value in params.items() if key != "budget"}
+
+    curve = sorted([t.params["budget"], t.user_attrs["psnr_db"]] for t in trials
+                   if "budget" in t.params and others(t.params) == others(best.params))
     return UniformResult(dict(best.params), best.user_attrs["psnr_db"], best.value, best.user_attrs["dense_ms"],
-                         len(trials))
+                         len(trials), curve)

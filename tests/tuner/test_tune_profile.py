@@ -72,6 +72,9 @@ def test_profile_round_trips_and_records_what_was_achieved(tuned):
     assert result.plot_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert result.plot_path.parent == result.profile_path.parent
     assert not list(out.glob("*.tmp")) and not list(out.glob(".*.tmp"))
+    trading = profile.end_to_end["budget_trading"]  # both layers kept sparse, the target met: budgets were traded
+    assert trading["layers"] == [0, 1] and sum(trading["sensitivity"]) == pytest.approx(1.0, abs=1e-3)
+    assert (trading["budgets"] is None) == (trading["psnr_db"] is None)
 
 
 def test_a_layer_no_faster_than_exact_attention_runs_exact_unless_kept_sparse(tuned):
@@ -240,6 +243,47 @@ def test_refinement_takes_each_layers_cheaper_neighbours_while_the_final_psnr_ho
     assert moves == [(0, 4), (2, 4), (2, 2), (2, 3), (3, 4), (3, 2)]
     assert len(checked) == 1 + (1 + 3) + (3 + 1) + (2 + 3) == len(history)
     assert start[0].config == {"budget": 0.1}  # nothing changed in place
+
+
+def test_budget_trading_moves_budget_to_the_layer_the_output_is_sensitive_to():
+    from svg_ear_compile.tuner._allocate import PROBE_RATIO
+    from svg_ear_compile.tuner._end_to_end import EndToEnd
+    from svg_ear_compile.tuner._search import LayerChoice
+    from svg_ear_compile.tuner._tune import trade_between_layers
+
+    sensitivity = {0: 2e-6, 2: 3e-5, 3: 2e-6}  # the final error: 1e-4 + Σ a_i / b_i^1.5 over the sparse layers
+
+    def check(choices):
+        configs = {c.layer: c.config for c in choices}
+        assert configs[1] == EXACT_LAYER, "the exact layer is never changed"
+        error = 1e-4 + sum(a * configs[layer]["budget"] ** -1.5 for layer, a in sensitivity.items())
+        return EndToEnd(psnr_db=-10 * math.log10(error), dense_ms=100.0,
+                        sparse_ms=10 + sum(configs[layer]["budget"] for layer in sensitivity))
+
+    start = [LayerChoice(0, {"budget": 0.16, "refresh_every": 6}, 1.0, 40.0, None, 2.0, 1, []),
+             LayerChoice(1, EXACT_LAYER, 2.0, 99.0, None, 2.0, 1, []),
+             LayerChoice(2, {"budget": 0.16, "refresh_every": 6}, 1.0, 40.0, None, 2.0, 1, []),
+             LayerChoice(3, {"budget": 0.16, "refresh_every": 6}, 1.0, 40.0, None, 2.0, 1, [])]
+    initial = check(start)
+    history = [{"round": 0, "psnr_db": initial.psnr_db, "dense_ms": 100.0, "sparse_ms": initial.sparse_ms}]
+    progress = type("P", (), {"phase": lambda *a: None, "update": lambda *a: None})()
+    target = initial.psnr_db - 0.3
+    choices, result, record = trade_between_layers(check, start, initial, target, 1.5, history, progress)
+    budgets = [choices[i].config["budget"] for i in (0, 2, 3)]
+    assert budgets[1] > 0.16 > max(budgets[0], budgets[2]) and sum(budgets) < 0.8 * 3 * 0.16
+    assert all(float(f"{b:.4g}") == b for b in budgets)  # rounded for the profile
+    assert result == check(choices) and result.psnr_db >= target
+    assert all(choices[i].config["refresh_every"] == 6 for i in (0, 2, 3))  # only budgets move
+    probes = [h for h in history if "probe" in h]
+    assert [h["psnr_db"] for h in probes] == pytest.approx(
+        [check([c if c.layer != layer else LayerChoice(layer, {"budget": PROBE_RATIO * 0.16}, 1.0, 40.0, None, 2.0,
+                                                       1, []) for c in start]).psnr_db for layer in (0, 2, 3)])
+    assert any("allocation" in h for h in history)
+    assert record["layers"] == [0, 2, 3] and record["budgets"] == budgets and record["psnr_db"] == result.psnr_db
+    assert record["sensitivity"] == pytest.approx([1 / 17, 15 / 17, 1 / 17], rel=1e-3)
+    assert start[0].config == {"budget": 0.16, "refresh_every": 6}  # nothing changed in place
+    single = [start[0], start[1]]
+    assert trade_between_layers(check, single, initial, target, 1.5, history, progress) == (single, initial, None)
 
 
 def test_consensus_takes_each_knobs_median_over_the_sparse_layers():
