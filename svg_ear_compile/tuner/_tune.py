@@ -7,7 +7,8 @@ to first order the final error is a sum of the layers' errors, so cutting each l
 by ``d`` dB cuts the final one by as much. Once a raised round meets the target, a short bisection
 gives back the overshoot (:func:`relax_targets`). A layer whose fastest feasible config is no faster than
 exact attention runs exact attention (unless ``keep_sparse``). Then, end to end: a study of one config
-for all sparse layers (:mod:`._uniform`) replaces the per-layer result when it is faster; budget moves
+for all layers that may run sparse (:func:`_end_to_end_candidates`; :mod:`._uniform`) replaces the
+per-layer result when it is faster; budget moves
 between layers by their measured end-to-end sensitivity (:func:`trade_between_layers`); and each
 sparse layer in turn takes cheaper neighbours (routing reused over more calls, up to ``max_refresh``,
 tried at once first; a smaller budget) while the final PSNR stays on target (:func:`refine_per_layer`).
@@ -24,7 +25,7 @@ import shlex
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -273,14 +274,15 @@ def tune(settings: TuneSettings, progress: Progress | None = None) -> TuneResult
         choices, result, relaxed_db = relax_targets(choose_all, check, choices, result, round_, raised_db,
                                                     settings.psnr_target, rounds, progress)
     chosen_by, uniform_search = "per-layer search", None
-    sparse = any(c.config != EXACT_LAYER for c in choices)
+    candidates = _end_to_end_candidates(choices)
+    sparse = bool(candidates)
     if settings.uniform_trials and sparse:
         space = SearchSpace.for_layer(signature.seq_len, triton=device.startswith("cuda"),
                                       compensation=base.compensation)
         progress.phase("one config for all sparse layers (end-to-end trials)", settings.uniform_trials)
 
         def check_uniform(params: dict[str, Any]) -> _end_to_end.EndToEnd:
-            measured = check(_with_config(choices, params))
+            measured = check(_with_config(choices, params, candidates))
             rounds.append({"round": round_, "uniform_search": 1.0, "psnr_db": measured.psnr_db,
                            "dense_ms": measured.dense_ms, "sparse_ms": measured.sparse_ms})
             return measured
@@ -296,7 +298,7 @@ def tune(settings: TuneSettings, progress: Progress | None = None) -> TuneResult
                                            or uniform_search.sparse_ms < result.sparse_ms):
             chosen_by = "uniform search"
             choices = [_measured(calibration, base, c, uniform_search.params, device, repeats, job["run_calls"])
-                       for c in _with_config(choices, uniform_search.params)]
+                       for c in _with_config(choices, uniform_search.params, candidates)]
             result = _end_to_end.EndToEnd(uniform_search.psnr_db, uniform_search.dense_ms, uniform_search.sparse_ms)
     trading = None
     if result.psnr_db >= settings.psnr_target and sparse:
@@ -468,7 +470,7 @@ def refine_per_layer(check: Callable[[list[LayerChoice]], _end_to_end.EndToEnd],
         """Check layer ``index`` with ``move``; keep it when the final PSNR holds."""
         nonlocal choices, result, done
         layer = choices[index]
-        candidate = _with_config(choices, move, only=index)
+        candidate = _with_config(choices, move, {index})
         measured = check(candidate)
         done += 1
         history.append({"round": history[-1]["round"], "layer": layer.layer, kind: move[kind],
@@ -492,10 +494,21 @@ def refine_per_layer(check: Callable[[list[LayerChoice]], _end_to_end.EndToEnd],
     return choices, result
 
 
-def _with_config(choices: list[LayerChoice], config: dict[str, Any], only: int | None = None) -> list[LayerChoice]:
-    """``choices`` with ``config`` for every sparse layer (or only the one at index ``only``)."""
-    return [dataclasses.replace(c, config=dict(config)) if c.config != EXACT_LAYER and only in (None, index) else c
-            for index, c in enumerate(choices)]
+def _with_config(choices: list[LayerChoice], config: dict[str, Any], indices: Collection[int]) -> list[LayerChoice]:
+    """``choices`` with ``config`` for the layers at ``indices``."""
+    return [dataclasses.replace(c, config=dict(config)) if index in indices else c for index, c in enumerate(choices)]
+
+
+def _end_to_end_candidates(choices: list[LayerChoice]) -> set[int]:
+    """Indices of the layers the end-to-end stages may run sparse: the sparse ones, and those the per-layer
+    search left exact although some trial of theirs ran faster than exact attention (their per-layer
+    target was out of reach, which only the final output can confirm; on the fixture a raised round asked
+    one layer for 58 dB and left it exact at 24 ms per call against 7 ms sparse)."""
+    def faster_than_exact(choice: LayerChoice) -> bool:
+        return choice.dense_latency_ms is not None and any(
+            latency < choice.dense_latency_ms for latency, _ in choice.trial_points)
+
+    return {index for index, c in enumerate(choices) if c.config != EXACT_LAYER or faster_than_exact(c)}
 
 
 def _measured(calibration: Any, base: SvgEarConfig, choice: LayerChoice, params: dict[str, Any], device: str,

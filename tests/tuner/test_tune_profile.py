@@ -286,6 +286,20 @@ def test_budget_trading_moves_budget_to_the_layer_the_output_is_sensitive_to():
     assert trade_between_layers(check, single, initial, target, 1.5, history, progress) == (single, initial, None)
 
 
+def test_a_layer_left_exact_only_for_its_target_may_run_sparse_end_to_end():
+    from svg_ear_compile.tuner._search import LayerChoice
+    from svg_ear_compile.tuner._tune import _end_to_end_candidates, _with_config
+
+    choices = [LayerChoice(0, EXACT_LAYER, 24.0, 100.0, 58.0, 24.0, 16, [(7.0, 52.0), (30.0, 57.0)]),  # out of reach
+               LayerChoice(1, {"budget": 0.1}, 7.0, 45.0, 33.0, 24.0, 16, [(7.0, 45.0)]),
+               LayerChoice(2, EXACT_LAYER, 0.27, 100.0, 33.0, 0.27, 16, [(1.3, 40.0), (1.7, 45.0)]),  # too slow
+               LayerChoice(3, EXACT_LAYER, 24.0, 100.0, 33.0, None, 0, [])]  # never searched
+    candidates = _end_to_end_candidates(choices)
+    assert candidates == {0, 1}
+    configs = [c.config for c in _with_config(choices, {"budget": 0.2}, candidates)]
+    assert configs == [{"budget": 0.2}, {"budget": 0.2}, EXACT_LAYER, EXACT_LAYER]
+
+
 def test_consensus_takes_each_knobs_median_over_the_sparse_layers():
     from svg_ear_compile.tuner._search import LayerChoice
     from svg_ear_compile.tuner._uniform import consensus
