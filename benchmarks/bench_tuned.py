@@ -11,8 +11,10 @@ Configs: ``dense`` (the same Dynamo graph, attention left exact), ``tuned`` (the
 runs without a profile, at that budget, the same uniform config the tuner compares with), plus one
 ``uniform@b+field=value[,…]`` per ``--variant`` (a hand-set uniform config with those fields changed,
 e.g. ``kmeans_iters_init=10``, to show how much of the tuned gain a few knobs set by hand recover), and
-one ``tuned+field=value[,…]`` per ``--tuned-variant`` (the profile with those fields set for every layer;
-a field that the profile sets per layer is an error, since its per-layer values would win).
+one ``tuned2``, ``tuned3``, … per ``--other-profile`` (another profile of the same model, e.g. an
+earlier tuning run), and one ``tuned+field=value[,…]`` per ``--tuned-variant`` (the profile with those
+fields set for every layer; a field that the profile sets per layer is an error, since its per-layer
+values would win).
 
 A run is ``--steps`` flow-matching Euler steps from cold centroid caches (a whole video: its first
 step runs k-means from scratch), as in the tuner. PSNR is that of the final latents against the dense
@@ -68,9 +70,11 @@ def _variant_name(variant: dict[str, Any]) -> str:
 
 def configs_to_run(profile_config: SvgEarConfig, seq_len: int, budgets: list[float],
                    variants: list[dict[str, Any]],
-                   tuned_variants: list[dict[str, Any]] = ()) -> dict[str, SvgEarConfig | None]:
+                   tuned_variants: list[dict[str, Any]] = (),
+                   other_profiles: list[SvgEarConfig] = ()) -> dict[str, SvgEarConfig | None]:
     base = profile_config.replace(layer_overrides={})
     configs: dict[str, SvgEarConfig | None] = {"dense": None, "tuned": profile_config}
+    configs.update({f"tuned{number}": other for number, other in enumerate(other_profiles, 2)})
     per_layer = {field for override in profile_config.layer_overrides.values() for field in override}
     for variant in tuned_variants:
         clash = sorted(per_layer & set(variant))
@@ -128,9 +132,12 @@ def summarize(rows: list[dict[str, Any]], target_db: float) -> dict[str, Any]:
     uniform = [r for r in rows if r["config"].startswith("uniform@") and r["psnr_db"] >= target_db]
     best = min(uniform, key=lambda r: r["median_ms"]) if uniform else None
     tuned = by_name["tuned"]
+    others = [name for name in by_name if name[len("tuned"):].isdigit()]
     return {"target_psnr_db": target_db, "tuned_meets_target": tuned["psnr_db"] >= target_db,
             "best_uniform": best and best["config"],
-            "tuned_vs_best_uniform": best and best["median_ms"] / tuned["median_ms"]}
+            "tuned_vs_best_uniform": best and best["median_ms"] / tuned["median_ms"],
+            "others_vs_best_uniform": {name: best and best["median_ms"] / by_name[name]["median_ms"]
+                                       for name in others}}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -139,6 +146,9 @@ def main(argv: list[str] | None = None) -> dict:
                         help="module:function or diffusers model, as for svg-ear-tune")
     parser.add_argument("--resolution", default=None, help="HxWxFRAMES, for a diffusers model")
     parser.add_argument("--profile", default=str(LONG_PROFILE), help="the tuned profile (YAML)")
+    parser.add_argument("--other-profile", action="append", default=[],
+                        help="another tuned profile of the same model, timed alongside as tuned2, tuned3, ... "
+                             "(repeatable)")
     parser.add_argument("--budgets", type=float, nargs="+", default=[0.05, 0.06, 0.07])
     parser.add_argument("--variant", type=parse_variant, action="append", default=[],
                         help="field=value[,field=value...]: also run each uniform budget with these fields changed "
@@ -162,6 +172,7 @@ def main(argv: list[str] | None = None) -> dict:
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     profile = read_profile(args.profile)
+    others = [read_profile(path) for path in args.other_profile]
     tuned_with = profile.end_to_end
     calls = args.guidance_calls or ("batched" if tuned_with.get("guidance_batched") else "two")
     try:
@@ -170,15 +181,17 @@ def main(argv: list[str] | None = None) -> dict:
     except TunerError as error:
         parser.error(str(error))
     tune_model = load_model(args.model, resolution=args.resolution, device=device, dtype=dtype)
-    if profile.model.config_hash != tune_model.config_hash():
-        parser.error(f"--profile {args.profile} was tuned for another model (config hash "
-                     f"{profile.model.config_hash}, --model {args.model} has {tune_model.config_hash()})")
+    for path, tuned in ((args.profile, profile), *zip(args.other_profile, others, strict=True)):
+        if tuned.model.config_hash != tune_model.config_hash():
+            parser.error(f"--profile {path} was tuned for another model (config hash "
+                         f"{tuned.model.config_hash}, --model {args.model} has {tune_model.config_hash()})")
     try:
         configs = configs_to_run(profile.config(), profile.model.seq_len, args.budgets, args.variant,
-                                 args.tuned_variant)
+                                 args.tuned_variant, [other.config() for other in others])
     except (ValueError, TypeError) as error:  # a clash, a bad value or an unknown field
         parser.error(str(error))
-    results: dict[str, Any] = {"device": describe_device(device), "profile": args.profile, "model": args.model,
+    results: dict[str, Any] = {"device": describe_device(device), "profile": args.profile,
+                               "other_profiles": args.other_profile, "model": args.model,
                                "steps": args.steps, "seeds": args.seeds, "rounds": args.rounds, "runs": args.runs,
                                "guidance": guidance.scale, "guidance_batched": guidance.batched}
     rows = measure(tune_model, configs, args, device, results, guidance)
@@ -193,8 +206,9 @@ def main(argv: list[str] | None = None) -> dict:
                            f"{max(r['times_ms']):.1f}", f"{r['speedup']:.2f}x"] for r in rows]))
     summary = results["summary"]
     if summary["best_uniform"]:
-        print(f"tuned vs {summary['best_uniform']} (fastest uniform meeting {summary['target_psnr_db']:g} dB): "
-              f"{summary['tuned_vs_best_uniform']:.2f}x the speed")
+        for name, ratio in {"tuned": summary["tuned_vs_best_uniform"], **summary["others_vs_best_uniform"]}.items():
+            print(f"{name} vs {summary['best_uniform']} (fastest uniform meeting {summary['target_psnr_db']:g} dB): "
+                  f"{ratio:.2f}x the speed")
     else:
         print(f"no uniform config meets {summary['target_psnr_db']:g} dB")
     return results

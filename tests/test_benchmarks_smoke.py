@@ -186,13 +186,15 @@ def test_bench_tuned_times_the_profile_and_uniform_configs_side_by_side(tmp_path
     model = "tests.tuner._toy:tiny_wan_2_layers"
     exact_then_full = {0: {"min_seq_len": 2**31 - 1}, 1: {"budget": 1.0}}  # attention exact in both layers
     profile = _toy_profile(tmp_path / "toy.yaml", load_model(model).config_hash(), exact_then_full)
+    sparse = _toy_profile(tmp_path / "sparse.yaml", load_model(model).config_hash(), {0: {"budget": 0.05}})
     out = tmp_path / "tuned.json"
-    results = bench_tuned.main(["--model", model, "--profile", str(profile), "--budgets", "0.05", "1.0",
+    results = bench_tuned.main(["--model", model, "--profile", str(profile), "--other-profile", str(sparse),
+                                "--budgets", "0.05", "1.0",
                                 "--variant", "kmeans_iters_init=3,num_q_clusters=4", "--steps", "2", "--seeds", "0,1",
                                 "--rounds", "2", "--runs", "1", "--device", "cpu", "--json", str(out)])
     rows = {row["config"]: row for row in json.loads(out.read_text())["runs"]}
     variant = "kmeans_iters_init=3,num_q_clusters=4"
-    assert list(rows) == ["dense", "tuned", "uniform@0.05", f"uniform@0.05+{variant}", "uniform@1",
+    assert list(rows) == ["dense", "tuned", "tuned2", "uniform@0.05", f"uniform@0.05+{variant}", "uniform@1",
                           f"uniform@1+{variant}"]
     assert rows["uniform@0.05"]["settings"]["num_q_clusters"] == 8  # the default 256, moved into the range at S=48
     assert (rows[f"uniform@0.05+{variant}"]["settings"]["kmeans_iters_init"],
@@ -206,6 +208,9 @@ def test_bench_tuned_times_the_profile_and_uniform_configs_side_by_side(tmp_path
     assert results["summary"]["best_uniform"] == fastest["config"]
     speed_ratio = fastest["median_ms"] / rows["tuned"]["median_ms"]
     assert results["summary"]["tuned_vs_best_uniform"] == pytest.approx(speed_ratio)
+    assert results["summary"]["others_vs_best_uniform"] == {
+        "tuned2": pytest.approx(fastest["median_ms"] / rows["tuned2"]["median_ms"])}
+    assert rows["tuned2"]["settings"]["layer_overrides"] == {"0": {"budget": 0.05}}  # as JSON keys it
     assert f"| uniform@0.05+{variant} |" in capsys.readouterr().out
 
 
