@@ -8,11 +8,11 @@ by ``d`` dB cuts the final one by as much. Once a raised round meets the target,
 gives back the overshoot (:func:`relax_targets`). A layer whose fastest feasible config is no faster than
 exact attention runs exact attention (unless ``keep_sparse``). Then, end to end: a study of one config
 for all layers that may run sparse (:func:`_end_to_end_candidates`; :mod:`._uniform`) replaces the
-per-layer result when it is faster; budget moves
-between layers by their measured end-to-end sensitivity (:func:`trade_between_layers`); and each
-sparse layer in turn takes cheaper neighbours (routing reused over more calls, up to ``max_refresh``,
-tried at once first; a smaller budget) while the final PSNR stays on target (:func:`refine_per_layer`).
-The profile records what was achieved, met or not.
+per-layer result when it is faster; each sparse layer in turn reuses its routing over more calls
+(up to ``max_refresh``, tried at once first) while the final PSNR stays on target
+(:func:`refine_per_layer`); then budget moves between layers by their measured end-to-end sensitivity
+(:func:`trade_between_layers`), or, where no allocation was verified, each layer takes smaller budgets
+one step at a time. The profile records what was achieved, met or not.
 """
 
 from __future__ import annotations
@@ -304,10 +304,13 @@ def tune(settings: TuneSettings, progress: Progress | None = None) -> TuneResult
     if result.psnr_db >= settings.psnr_target and sparse:
         measured_configs = [c.config for c in choices]
         exponent = budget_exponent(uniform_search.budget_curve) if chosen_by == "uniform search" else DEFAULT_EXPONENT
+        choices, result = refine_per_layer(check, choices, result, settings.psnr_target, settings.max_refresh,
+                                           rounds, progress, kinds=("refresh_every",))
         choices, result, trading = trade_between_layers(check, choices, result, settings.psnr_target, exponent,
                                                         rounds, progress)
-        choices, result = refine_per_layer(check, choices, result, settings.psnr_target, settings.max_refresh,
-                                           rounds, progress)
+        if trading is None or trading["budgets"] is None:  # no verified allocation: smaller budgets one by one
+            choices, result = refine_per_layer(check, choices, result, settings.psnr_target, settings.max_refresh,
+                                               rounds, progress, kinds=("budget",))
         choices = [c if c.config == measured else _measured(calibration, base, c, c.config, device, repeats,
                                                               job["run_calls"])
                    for c, measured in zip(choices, measured_configs, strict=True)]
@@ -449,13 +452,14 @@ def _cheaper(config: dict[str, Any], kind: str, max_refresh: int) -> dict[str, A
 
 def refine_per_layer(check: Callable[[list[LayerChoice]], _end_to_end.EndToEnd], choices: list[LayerChoice],
                      result: _end_to_end.EndToEnd, target: float, max_refresh: int,
-                     history: list[dict[str, float]], progress: Progress) -> tuple[list[LayerChoice],
-                                                                                   _end_to_end.EndToEnd]:
-    """Greedy, end to end, layer by layer in index order: take a sparse layer's cheaper neighbours
-    while the model's final PSNR stays ≥ ``target``. Routing reuse first tries ``max_refresh`` at once
-    (one check where the layer tolerates it, as most did on the fixture), and where that misses steps
-    up one call at a time below it (:func:`_cheaper`); then budget × ``BUDGET_STEP``. A layer stops at
-    its first miss of each kind.
+                     history: list[dict[str, float]], progress: Progress,
+                     kinds: Collection[str] = ("refresh_every", "budget")) -> tuple[list[LayerChoice],
+                                                                                    _end_to_end.EndToEnd]:
+    """Greedy, end to end, layer by layer in index order: take a sparse layer's cheaper neighbours of
+    the given ``kinds`` while the model's final PSNR stays ≥ ``target``. Routing reuse first tries
+    ``max_refresh`` at once (one check where the layer tolerates it, as most did on the fixture), and
+    where that misses steps up one call at a time below it (:func:`_cheaper`); then budget ×
+    ``BUDGET_STEP``. A layer stops at its first miss of each kind.
 
     Every move does a subset of the work, so only the PSNR decides; run times are recorded, not
     compared (one run's noise, 5–12% on an H100, exceeds one layer's saving). How long a layer's
@@ -485,11 +489,12 @@ def refine_per_layer(check: Callable[[list[LayerChoice]], _end_to_end.EndToEnd],
     for index in sparse:
         refresh_cap = max_refresh
         config = choices[index].config
-        if config.get("refresh_every", 1) < max_refresh - 1 and not attempt(
+        if "refresh_every" in kinds and config.get("refresh_every", 1) < max_refresh - 1 and not attempt(
                 index, {**config, "refresh_every": max_refresh}, "refresh_every"):
             refresh_cap = max_refresh - 1  # the longest reuse missed: step up below it
         for kind, cap in (("refresh_every", refresh_cap), ("budget", max_refresh)):
-            while (move := _cheaper(choices[index].config, kind, cap)) is not None and attempt(index, move, kind):
+            while kind in kinds and (move := _cheaper(choices[index].config, kind, cap)) is not None \
+                    and attempt(index, move, kind):
                 pass
     return choices, result
 

@@ -243,6 +243,13 @@ def test_refinement_takes_each_layers_cheaper_neighbours_while_the_final_psnr_ho
     assert moves == [(0, 4), (2, 4), (2, 2), (2, 3), (3, 4), (3, 2)]
     assert len(checked) == 1 + (1 + 3) + (3 + 1) + (2 + 3) == len(history)
     assert start[0].config == {"budget": 0.1}  # nothing changed in place
+    reuse_only, _ = refine_per_layer(check, start, check(start), 30.0, 4, history, progress, kinds=("refresh_every",))
+    assert [c.config for c in reuse_only] == [{"budget": 0.1, "refresh_every": 4}, EXACT_LAYER,
+                                              {"budget": 0.2, "refresh_every": 4}, {"budget": 0.2}]  # more slack left
+    budget_only, _ = refine_per_layer(check, start, check(start), 30.0, 4, history, progress, kinds=("budget",))
+    assert [c.config.get("refresh_every", 1) for c in budget_only if c.config != EXACT_LAYER] == [1, 1, 1]
+    assert [budget_only[i].config["budget"] for i in (0, 2, 3)] == pytest.approx(  # 31 dB, then 30 dB: no slack left
+        [0.1 * BUDGET_STEP**3, 0.2 * BUDGET_STEP**2, 0.2])
 
 
 def test_budget_trading_moves_budget_to_the_layer_the_output_is_sensitive_to():
