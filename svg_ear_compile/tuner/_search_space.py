@@ -10,7 +10,8 @@ Ranges scale with the sequence length S (upstream: QC 200–400 and KC ~1000 at 
     kmeans_iters_init  5 … 50 Lloyd steps on a layer's first (cold) call, log-uniform
     exact_centroids {every centroid, 32, 64, 128}, only with compensation: how many skipped key
                     clusters keep their centroid logit, the rest expanded (cheap at many key clusters)
-    block_m/block_n {32, 64, 128}, only where the Triton kernel runs (on the reference path they change nothing)
+    block_m/block_n {the tile table's, 32, 64, 128}, only where the Triton kernel runs (on the reference
+                    path they change nothing); the table's tiles come with their measured warps and stages
 
     >>> space = SearchSpace.for_layer(75_600, triton=True)
     >>> space.query_clusters, space.key_clusters
@@ -27,7 +28,7 @@ from typing import Any
 
 from ..config import SvgEarConfig
 
-BLOCK_SIZES = (32, 64, 128)
+BLOCK_SIZES = (None, 32, 64, 128)  # None: the tile table's (kernels/tiles.py)
 BUDGET_RANGE = (0.03, 0.6)
 EXACT_CENTROIDS = (None, 32, 64, 128)
 
@@ -86,7 +87,7 @@ class SearchSpace:
                   "kmeans_iters": self.kmeans_iters[1], "kmeans_iters_init": self.kmeans_iters_init[1],
                   "budget": self.budget[1], "cost_exponent": 1.0}
         if self.block_sizes:
-            params.update(block_m=64, block_n=64)
+            params.update(block_m=None, block_n=None)
         if len(self.exact_centroids) > 1:
             params["exact_centroids"] = None  # every centroid: the most accurate compensation
         return params

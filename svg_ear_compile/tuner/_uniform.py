@@ -45,7 +45,7 @@ OPERATING_POINT = {"num_q_clusters": 128, "num_k_clusters": 1024, "exact_centroi
 def operating_point(space: SearchSpace, start: dict[str, Any], budget: float) -> dict[str, Any]:
     """:data:`OPERATING_POINT` over ``start`` at ``budget``, each knob moved into ``space``: cluster counts to
     the nearest (log scale) the space holds, iterations and budget clipped to its ranges, every centroid
-    where the space has no listed ones."""
+    where the space has no listed ones, the tile table's tiles."""
     def clip(value: float, bounds: tuple[float, float]) -> float:
         return min(max(value, bounds[0]), bounds[1])
 
@@ -56,6 +56,8 @@ def operating_point(space: SearchSpace, start: dict[str, Any], budget: float) ->
               "kmeans_iters_init": int(clip(OPERATING_POINT["kmeans_iters_init"], space.kmeans_iters_init)),
               "cost_exponent": clip(OPERATING_POINT["cost_exponent"], space.cost_exponent),
               "budget": clip(budget, space.budget)}
+    if space.block_sizes:
+        params.update(block_m=None, block_n=None)  # the tile table's, as where this point was measured
     if len(space.exact_centroids) > 1:
         params["exact_centroids"] = OPERATING_POINT["exact_centroids"] if OPERATING_POINT["exact_centroids"] in \
             space.exact_centroids else None
