@@ -8,11 +8,13 @@ by ``d`` dB cuts the final one by as much. Once a raised round meets the target,
 gives back the overshoot (:func:`relax_targets`). A layer whose fastest feasible config is no faster than
 exact attention runs exact attention (unless ``keep_sparse``). Then, end to end: a study of one config
 for all layers that may run sparse (:func:`_end_to_end_candidates`; :mod:`._uniform`) replaces the
-per-layer result when it is faster; each sparse layer in turn reuses its routing over more calls
-(up to ``max_refresh``, tried at once first) while the final PSNR stays on target
-(:func:`refine_per_layer`); then budget moves between layers by their measured end-to-end sensitivity
-(:func:`trade_between_layers`), or, where no allocation was verified, each layer takes smaller budgets
-one step at a time. The profile records what was achieved, met or not.
+per-layer result when it is faster. Its PSNR above the target is then spent (:func:`spend_slack`): each
+sparse layer in turn reuses its routing over more calls (up to ``max_refresh``, tried at once first)
+while the final PSNR stays on target (:func:`refine_per_layer`); then budget moves between layers by
+their measured end-to-end sensitivity (:func:`trade_between_layers`), or, where no allocation was
+verified, each layer takes smaller budgets one step at a time. The one-config stage's runner-up of
+another kind goes through the same, and the faster of the two is kept. The profile records what was
+achieved, met or not.
 """
 
 from __future__ import annotations
@@ -300,20 +302,25 @@ def tune(settings: TuneSettings, progress: Progress | None = None) -> TuneResult
             choices = [_measured(calibration, base, c, uniform_search.params, device, repeats, job["run_calls"])
                        for c in _with_config(choices, uniform_search.params, candidates)]
             result = _end_to_end.EndToEnd(uniform_search.psnr_db, uniform_search.dense_ms, uniform_search.sparse_ms)
-    trading = None
+    trading, finalist_record = None, []
     if result.psnr_db >= settings.psnr_target and sparse:
-        measured_configs = [c.config for c in choices]
-        exponent = budget_exponent(uniform_search.budget_curve) if chosen_by == "uniform search" else DEFAULT_EXPONENT
-        choices, result = refine_per_layer(check, choices, result, settings.psnr_target, settings.max_refresh,
-                                           rounds, progress, kinds=("refresh_every",))
-        choices, result, trading = trade_between_layers(check, choices, result, settings.psnr_target, exponent,
-                                                        rounds, progress)
-        if trading is None or trading["budgets"] is None:  # no verified allocation: smaller budgets one by one
-            choices, result = refine_per_layer(check, choices, result, settings.psnr_target, settings.max_refresh,
-                                               rounds, progress, kinds=("budget",))
-        choices = [c if c.config == measured else _measured(calibration, base, c, c.config, device, repeats,
-                                                              job["run_calls"])
-                   for c, measured in zip(choices, measured_configs, strict=True)]
+        finalists = [(choices, result, DEFAULT_EXPONENT)]
+        if chosen_by == "uniform search":
+            finalists = [(choices, result, budget_exponent(uniform_search.budget_curve))]
+            if (runner_up := uniform_search.runner_up) is not None:
+                finalists.append(([_measured(calibration, base, c, runner_up.params, device, repeats, job["run_calls"])
+                                   for c in _with_config(choices, runner_up.params, candidates)],
+                                  _end_to_end.EndToEnd(runner_up.psnr_db, runner_up.dense_ms, runner_up.sparse_ms),
+                                  budget_exponent(runner_up.budget_curve)))
+        outcomes = [spend_slack(check, *finalist, settings.psnr_target, settings.max_refresh, rounds, progress)
+                    for finalist in finalists]
+        (choices, result, trading), start = min(zip(outcomes, finalists, strict=True), key=lambda o: o[0][1].sparse_ms)
+        finalist_record = [{"start_psnr_db": f[1].psnr_db, "start_ms": f[1].sparse_ms, "psnr_db": o[1].psnr_db,
+                            "sparse_ms": o[1].sparse_ms, "chosen": f is start}
+                           for f, o in zip(finalists, outcomes, strict=True)]
+        choices = [c if c.config == measured.config else _measured(calibration, base, c, c.config, device, repeats,
+                                                                    job["run_calls"])
+                   for c, measured in zip(choices, start[0], strict=True)]
     uniform = _uniform_baselines(settings, tune_model, base, calibration, conditions, progress)
     profile = Profile(
         device=device_name, model=signature, base_config=_base_fields(settings),
@@ -325,7 +332,7 @@ def tune(settings: TuneSettings, progress: Progress | None = None) -> TuneResult
                     "dense_ms": result.dense_ms, "sparse_ms": result.sparse_ms, "rounds": round_ + 1,
                     "relaxed_db": relaxed_db, "chosen_by": chosen_by,
                     "uniform_search": None if uniform_search is None else dataclasses.asdict(uniform_search),
-                    "budget_trading": trading,
+                    "budget_trading": trading, "finalists": finalist_record,
                     "steps": settings.steps, "seeds": list(settings.seeds), "study": prefix, "storage": storage_spec,
                     "guidance": settings.guidance, "guidance_batched": settings.guidance_batched,
                     **_versus_uniform(uniform, result.sparse_ms, settings.psnr_target)},
@@ -381,6 +388,22 @@ def relax_targets(choose_all: Callable[[int, float], list[LayerChoice]],
                 high = offset
         progress.update(step, f"-{offset:.2f} dB: PSNR {best[1].psnr_db:.2f} dB")
     return best
+
+
+def spend_slack(check: Callable[[list[LayerChoice]], _end_to_end.EndToEnd], choices: list[LayerChoice],
+                result: _end_to_end.EndToEnd, exponent: float, target: float, max_refresh: int,
+                history: list[dict[str, float]], progress: Progress
+                ) -> tuple[list[LayerChoice], _end_to_end.EndToEnd, dict[str, Any] | None]:
+    """Turn a result's PSNR above ``target`` into speed, end to end: routing reuse per layer
+    (:func:`refine_per_layer`), then budget traded between layers (:func:`trade_between_layers`), or,
+    where no allocation was verified, smaller budgets one layer at a time."""
+    choices, result = refine_per_layer(check, choices, result, target, max_refresh, history, progress,
+                                       kinds=("refresh_every",))
+    choices, result, trading = trade_between_layers(check, choices, result, target, exponent, history, progress)
+    if trading is None or trading["budgets"] is None:
+        choices, result = refine_per_layer(check, choices, result, target, max_refresh, history, progress,
+                                           kinds=("budget",))
+    return choices, result, trading
 
 
 def trade_between_layers(check: Callable[[list[LayerChoice]], _end_to_end.EndToEnd], choices: list[LayerChoice],

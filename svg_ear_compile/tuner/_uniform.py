@@ -32,6 +32,7 @@ class UniformResult:
     dense_ms: float
     trials: int
     budget_curve: list[list[float]] = field(default_factory=list)  # [budget, final PSNR dB]: the best's params
+    runner_up: UniformResult | None = None  # the fastest feasible config of another kind (budget, reuse aside)
 
 
 # 128 query and 1,024 key clusters, 64 listed centroids, one warm k-means iteration after ten cold ones:
@@ -92,7 +93,9 @@ def search_uniform(check: Callable[[dict[str, Any]], EndToEnd], space: SearchSpa
     A new study first runs ``start`` without and with routing reuse, then bisects the budget of
     :func:`operating_point` (routing reused for ``max_refresh`` calls) over the space's budget range:
     the first probe at ``start``'s budget, then ``BISECTION_STEPS`` geometric midpoints of the interval
-    left (the final PSNR grows with the budget). Optuna's sampler takes the trials left.
+    left (the final PSNR grows with the budget). Optuna's sampler takes the trials left. The result
+    names the fastest feasible config of another kind (other than in budget and routing reuse) as its
+    runner-up: with its slack spent per layer it may end faster.
     """
     deadline = None if timeout is None else time.monotonic() + timeout
     study = open_study(storage, name, seed, n_trials)
@@ -144,12 +147,17 @@ def search_uniform(check: Callable[[dict[str, Any]], EndToEnd], space: SearchSpa
     feasible = [t for t in trials if t.user_attrs.get("psnr_db", float("-inf")) >= target]
     if not feasible:
         return None
-    best = min(feasible, key=lambda t: t.value)
+    ranked = sorted(feasible, key=lambda t: t.value)
 
-    def others(params: dict[str, Any]) -> dict[str, Any]:
-        return {key: value for key, value in params.items() if key != "budget"}
+    def kind(params: dict[str, Any]) -> dict[str, Any]:
+        return {key: value for key, value in params.items() if key not in ("budget", "refresh_every")}
 
-    curve = sorted([t.params["budget"], t.user_attrs["psnr_db"]] for t in trials
-                   if "budget" in t.params and others(t.params) == others(best.params))
-    return UniformResult(dict(best.params), best.user_attrs["psnr_db"], best.value, best.user_attrs["dense_ms"],
-                         len(trials), curve)
+    def result(best: Any, runner_up: UniformResult | None = None) -> UniformResult:
+        same = [t for t in trials if "budget" in t.params and kind(t.params) == kind(best.params)
+                and t.params.get("refresh_every") == best.params.get("refresh_every")]
+        curve = sorted([t.params["budget"], t.user_attrs["psnr_db"]] for t in same)
+        return UniformResult(dict(best.params), best.user_attrs["psnr_db"], best.value, best.user_attrs["dense_ms"],
+                             len(trials), curve, runner_up)
+
+    other = next((t for t in ranked if kind(t.params) != kind(ranked[0].params)), None)
+    return result(ranked[0], None if other is None else result(other))

@@ -72,6 +72,9 @@ def test_profile_round_trips_and_records_what_was_achieved(tuned):
     assert result.plot_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert result.plot_path.parent == result.profile_path.parent
     assert not list(out.glob("*.tmp")) and not list(out.glob(".*.tmp"))
+    finalists = profile.end_to_end["finalists"]  # the faster of the slack spent from each finalist is kept
+    assert [f["chosen"] for f in finalists].count(True) == 1
+    assert profile.end_to_end["sparse_ms"] == min(f["sparse_ms"] for f in finalists)
     trading = profile.end_to_end["budget_trading"]  # both layers kept sparse, the target met: budgets were traded
     assert trading["layers"] == [0, 1] and sum(trading["sensitivity"]) == pytest.approx(1.0, abs=1e-3)
     assert (trading["budgets"] is None) == (trading["psnr_db"] is None)
@@ -380,6 +383,12 @@ def test_uniform_stage_starts_from_the_consensus_then_bisects_the_operating_poin
         feasible = budgets[3]
     assert checked[2:] == [{**operating, "budget": pytest.approx(b)} for b in budgets]
     assert best.params == {**operating, "budget": pytest.approx(feasible)}  # the fastest meeting 30 dB
+    assert [b for b, _ in best.budget_curve] == pytest.approx(sorted(budgets))  # the operating point's checks
+    if start_budget == 0.1:  # the consensus missed: no feasible config of another kind
+        assert best.runner_up is None
+    else:  # the consensus met 30 dB (slower): the runner-up, its own curve its one budget
+        assert best.runner_up.params == {**start, "refresh_every": 1} and best.runner_up.sparse_ms == 200.0
+        assert best.runner_up.budget_curve == [[0.2, pytest.approx(35.0)]] and best.runner_up.runner_up is None
 
 
 def test_each_layers_search_draws_its_own_configs(tuned):
