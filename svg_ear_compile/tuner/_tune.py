@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import math
 import pathlib
 import re
 import shlex
@@ -241,11 +242,11 @@ def tune(settings: TuneSettings, progress: Progress | None = None) -> TuneResult
 
     dense_ms: float | None = None  # the dense run is timed once, by the first check
 
-    def check(choices: list[LayerChoice]) -> _end_to_end.EndToEnd:
+    def check(choices: list[LayerChoice], timed: bool = True) -> _end_to_end.EndToEnd:
         nonlocal dense_ms
         config = base.replace(layer_overrides={c.layer: c.config for c in choices})
         result = _end_to_end.check(tune_model, config, calibration, steps=settings.steps, conditions=conditions,
-                                   dense_ms=dense_ms, guidance=guidance)
+                                   dense_ms=dense_ms, guidance=guidance, timed=timed)
         dense_ms = result.dense_ms
         return result
 
@@ -396,14 +397,19 @@ def spend_slack(check: Callable[[list[LayerChoice]], _end_to_end.EndToEnd], choi
                 ) -> tuple[list[LayerChoice], _end_to_end.EndToEnd, dict[str, Any] | None]:
     """Turn a result's PSNR above ``target`` into speed, end to end: routing reuse per layer
     (:func:`refine_per_layer`), then budget traded between layers (:func:`trade_between_layers`), or,
-    where no allocation was verified, smaller budgets one layer at a time."""
-    choices, result = refine_per_layer(check, choices, result, target, max_refresh, history, progress,
+    where no allocation was verified, smaller budgets one layer at a time. Their checks run untimed
+    (``check(choices, timed=False)``: the PSNR alone decides); what they end with is timed once."""
+    def psnr_only(candidate: list[LayerChoice]) -> _end_to_end.EndToEnd:
+        return check(candidate, timed=False)
+
+    start = result
+    choices, result = refine_per_layer(psnr_only, choices, result, target, max_refresh, history, progress,
                                        kinds=("refresh_every",))
-    choices, result, trading = trade_between_layers(check, choices, result, target, exponent, history, progress)
+    choices, result, trading = trade_between_layers(psnr_only, choices, result, target, exponent, history, progress)
     if trading is None or trading["budgets"] is None:
-        choices, result = refine_per_layer(check, choices, result, target, max_refresh, history, progress,
+        choices, result = refine_per_layer(psnr_only, choices, result, target, max_refresh, history, progress,
                                            kinds=("budget",))
-    return choices, result, trading
+    return choices, (start if result is start else check(choices)), trading
 
 
 def trade_between_layers(check: Callable[[list[LayerChoice]], _end_to_end.EndToEnd], choices: list[LayerChoice],
@@ -437,7 +443,7 @@ def trade_between_layers(check: Callable[[list[LayerChoice]], _end_to_end.EndToE
         history.append({"round": history[-1]["round"], kind: 1.0, "psnr_db": psnr_db, "dense_ms": measured.dense_ms,
                         "sparse_ms": measured.sparse_ms})
         text = ", ".join(f"{b:.3g}" for b in budgets)
-        progress.update(len(measured_by_budgets), f"{kind} [{text}]: {psnr_db:.2f} dB, {measured.sparse_ms:.1f} ms")
+        progress.update(len(measured_by_budgets), f"{kind} [{text}]: {psnr_db:.2f} dB{_time_text(measured)}")
 
     start = [choices[i].config["budget"] for i in trading]
     traded = trade_budgets(check_budgets, start, result.psnr_db, target_db=target, exponent=exponent,
@@ -449,6 +455,11 @@ def trade_between_layers(check: Callable[[list[LayerChoice]], _end_to_end.EndToE
     if traded.budgets is None:
         return choices, result, record
     return (*measured_by_budgets[traded.budgets], record)
+
+
+def _time_text(measured: _end_to_end.EndToEnd) -> str:
+    """``", 1520.3 ms"`` for a timed check, nothing for an untimed one."""
+    return f", {measured.sparse_ms:.1f} ms" if math.isfinite(measured.sparse_ms) else ""
 
 
 def _shares(values: Sequence[float]) -> list[float]:
@@ -503,8 +514,8 @@ def refine_per_layer(check: Callable[[list[LayerChoice]], _end_to_end.EndToEnd],
         history.append({"round": history[-1]["round"], "layer": layer.layer, kind: move[kind],
                         "psnr_db": measured.psnr_db, "dense_ms": measured.dense_ms, "sparse_ms": measured.sparse_ms})
         kept = measured.psnr_db >= target
-        progress.update(done, f"layer {layer.layer} {kind}={move[kind]:.3g}: {measured.psnr_db:.2f} dB, "
-                              f"{measured.sparse_ms:.1f} ms ({'kept' if kept else 'not kept'})")
+        progress.update(done, f"layer {layer.layer} {kind}={move[kind]:.3g}: {measured.psnr_db:.2f} dB"
+                              f"{_time_text(measured)} ({'kept' if kept else 'not kept'})")
         if kept:
             choices, result = candidate, measured
         return kept

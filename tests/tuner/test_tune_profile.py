@@ -106,6 +106,20 @@ def test_uniform_baselines_run_end_to_end_at_their_budgets(tuned):
     assert e2e["time_vs_best_uniform"] == pytest.approx(e2e["best_uniform"]["sparse_ms"] / e2e["sparse_ms"])
 
 
+def test_an_untimed_check_scores_the_same_psnr_and_reports_no_time(tuned):
+    from svg_ear_compile.tuner._end_to_end import check
+    from svg_ear_compile.tuner._model import load_model
+
+    result, out = tuned
+    calibration = CalibrationSet.load(out / "calibration")
+    tune_model = load_model("tests.tuner._toy:tiny_wan_2_layers")
+    config = result.profile.config()
+    timed = check(tune_model, config, calibration, steps=3, dense_ms=1.0)
+    untimed = check(tune_model, config, calibration, steps=3, dense_ms=1.0, timed=False)
+    assert untimed.psnr_db == pytest.approx(timed.psnr_db, abs=1e-9) and timed.sparse_ms > 0
+    assert math.isnan(untimed.sparse_ms)
+
+
 def test_auto_profile_changes_the_per_layer_configs_the_backend_uses(tuned):
     result, out = tuned
     gm = _graph()
