@@ -305,14 +305,14 @@ def tune(settings: TuneSettings, progress: Progress | None = None) -> TuneResult
             result = _end_to_end.EndToEnd(uniform_search.psnr_db, uniform_search.dense_ms, uniform_search.sparse_ms)
     trading, finalist_record = None, []
     if result.psnr_db >= settings.psnr_target and sparse:
-        finalists = [(choices, result, DEFAULT_EXPONENT)]
-        if chosen_by == "uniform search":
-            finalists = [(choices, result, budget_exponent(uniform_search.budget_curve))]
-            if (runner_up := uniform_search.runner_up) is not None:
-                finalists.append(([_measured(calibration, base, c, runner_up.params, device, repeats, job["run_calls"])
-                                   for c in _with_config(choices, runner_up.params, candidates)],
-                                  _end_to_end.EndToEnd(runner_up.psnr_db, runner_up.dense_ms, runner_up.sparse_ms),
-                                  budget_exponent(runner_up.budget_curve)))
+        by_uniform = chosen_by == "uniform search"
+        exponent = budget_exponent(uniform_search.budget_curve) if by_uniform else DEFAULT_EXPONENT
+        finalists = [(choices, result, exponent)]
+        if by_uniform and (runner_up := uniform_search.runner_up) is not None:
+            finalists.append(([_measured(calibration, base, c, runner_up.params, device, repeats, job["run_calls"])
+                               for c in _with_config(choices, runner_up.params, candidates)],
+                              _end_to_end.EndToEnd(runner_up.psnr_db, runner_up.dense_ms, runner_up.sparse_ms),
+                              budget_exponent(runner_up.budget_curve)))
         outcomes = [spend_slack(check, *finalist, settings.psnr_target, settings.max_refresh, rounds, progress)
                     for finalist in finalists]
         (choices, result, trading), start = min(zip(outcomes, finalists, strict=True), key=lambda o: o[0][1].sparse_ms)
