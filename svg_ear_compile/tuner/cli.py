@@ -118,6 +118,7 @@ def _summary(result) -> str:
                  f"{'met' if e2e['met_target'] else 'MISSED'}) after {e2e['rounds']} round(s), chosen by the "
                  f"{e2e.get('chosen_by', 'per-layer search')} and refined per layer; "
                  f"{e2e['sparse_ms']:.1f} ms vs dense {e2e['dense_ms']:.1f} ms (speedup {e2e['speedup']:.2f}x)")
+    lines += _slack_lines(e2e)
     for entry in e2e.get("uniform", []):
         lines.append(f"uniform budget {entry['budget']:g}: PSNR {entry['psnr_db']:.2f} dB, {entry['sparse_ms']:.1f} ms")
     if e2e.get("uniform"):
@@ -130,6 +131,26 @@ def _summary(result) -> str:
     if result.plot_path is not None:
         lines.append(f"pareto:  {result.plot_path}")
     return "\n".join(lines)
+
+
+def _slack_lines(e2e: dict) -> list[str]:
+    """How the end-to-end result spent its PSNR above the target: each finalist's start and end, and
+    the budget trading's measured sensitivities (each layer's share of the final error it adds)."""
+    lines = []
+    finalists = e2e.get("finalists") or []
+    for number, finalist in enumerate(finalists, 1):
+        if len(finalists) > 1:
+            lines.append(f"finalist {number}: {finalist['start_psnr_db']:.2f} dB, {finalist['start_ms']:.1f} ms -> "
+                         f"{finalist['psnr_db']:.2f} dB, {finalist['sparse_ms']:.1f} ms"
+                         f"{' (kept)' if finalist['chosen'] else ''}")
+    trading = e2e.get("budget_trading")
+    if trading:
+        shares = ", ".join(f"{layer}: {share:.0%}" for layer, share in zip(trading["layers"], trading["sensitivity"],
+                                                                             strict=True))
+        outcome = ("no cheaper allocation verified" if trading["budgets"] is None else
+                   f"traded budgets reach {trading['psnr_db']:.2f} dB")
+        lines.append(f"budget trading (kept finalist): sensitivity by layer {shares}; {outcome}")
+    return lines
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -122,6 +122,25 @@ def test_summary_names_exact_layers_and_why(tmp_path, capsys):
     assert "min_seq_len=2147483647" not in out
 
 
+def test_summary_says_how_the_slack_was_spent():
+    from svg_ear_compile.tuner.cli import _slack_lines
+
+    e2e = {"finalists": [{"start_psnr_db": 30.23, "start_ms": 1578.2, "psnr_db": 30.21, "sparse_ms": 1435.5,
+                          "chosen": True},
+                         {"start_psnr_db": 30.12, "start_ms": 1591.3, "psnr_db": 30.16, "sparse_ms": 1582.0,
+                          "chosen": False}],
+           "budget_trading": {"layers": [0, 4], "sensitivity": [0.4091, 0.5909], "budgets": [0.14, 0.1],
+                              "psnr_db": 30.21}}
+    assert _slack_lines(e2e) == [
+        "finalist 1: 30.23 dB, 1578.2 ms -> 30.21 dB, 1435.5 ms (kept)",
+        "finalist 2: 30.12 dB, 1591.3 ms -> 30.16 dB, 1582.0 ms",
+        "budget trading (kept finalist): sensitivity by layer 0: 41%, 4: 59%; traded budgets reach 30.21 dB"]
+    e2e["budget_trading"]["budgets"] = None
+    assert _slack_lines({"finalists": e2e["finalists"][:1], "budget_trading": e2e["budget_trading"]}) == [
+        "budget trading (kept finalist): sensitivity by layer 0: 41%, 4: 59%; no cheaper allocation verified"]
+    assert _slack_lines({}) == []  # every layer exact, or the target missed: nothing was spent
+
+
 def test_batched_guidance_tunes_guided_runs_and_routes_both_prompts_alike(tmp_path):
     from svg_ear_compile.profiles import read_profile
     from svg_ear_compile.tuner._end_to_end import compiled, final_psnr
