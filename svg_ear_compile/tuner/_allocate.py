@@ -139,14 +139,15 @@ def trade_budgets(check: Callable[[Sequence[float]], float], start: Sequence[flo
     aim_error = squared_error(target_db + AIM_MARGIN_DB)
     best: tuple[tuple[float, ...], float] | None = None
     aims: list[tuple[float, float]] = []  # (error the allocation aimed at, error measured)
+    checked: list[tuple[float, ...]] = []
     for _ in range(VERIFY_CHECKS):
         aim = _next_aim(aims, aim_error)
         budgets = allocation.budgets(aim) if aim > 0 else None
-        if budgets is None or sum(budgets) > (1 - MIN_SAVING) * sum(best[0] if best else start) or any(
-                budgets == allocation.budgets(earlier) for earlier, _ in aims):
+        if budgets is None or budgets in checked or sum(budgets) > (1 - MIN_SAVING) * sum(best[0] if best else start):
             break
         psnr_db = check(budgets)
         report("allocation", budgets, psnr_db)
+        checked.append(budgets)
         aims.append((aim, squared_error(psnr_db)))
         if psnr_db >= target_db and (best is None or sum(budgets) < sum(best[0])):
             best = (budgets, psnr_db)

@@ -429,7 +429,7 @@ def trade_between_layers(check: Callable[[list[LayerChoice]], _end_to_end.EndToE
 
     def with_budgets(budgets: Sequence[float]) -> list[LayerChoice]:
         by_index = dict(zip(trading, budgets, strict=True))
-        return [dataclasses.replace(c, config={**c.config, "budget": float(f"{by_index[i]:.4g}")})
+        return [dataclasses.replace(c, config={**c.config, "budget": _four_digits(by_index[i])})
                 if i in by_index else c for i, c in enumerate(choices)]
 
     def check_budgets(budgets: Sequence[float]) -> float:
@@ -450,7 +450,7 @@ def trade_between_layers(check: Callable[[list[LayerChoice]], _end_to_end.EndToE
                            on_check=report)
     record = {"exponent": exponent, "probe_ratio": PROBE_RATIO, "layers": [choices[i].layer for i in trading],
               "start_budgets": start, "sensitivity": _shares(traded.allocation.sensitivity),
-              "budgets": None if traded.budgets is None else [float(f"{b:.4g}") for b in traded.budgets],
+              "budgets": None if traded.budgets is None else [_four_digits(b) for b in traded.budgets],
               "psnr_db": traded.psnr_db}
     if traded.budgets is None:
         return choices, result, record
@@ -465,7 +465,12 @@ def _time_text(measured: _end_to_end.EndToEnd) -> str:
 def _shares(values: Sequence[float]) -> list[float]:
     """``values`` as fractions of their sum, to 4 significant digits (a profile's sensitivities)."""
     total = sum(values)
-    return [float(f"{v / total:.4g}") for v in values]
+    return [_four_digits(v / total) for v in values]
+
+
+def _four_digits(value: float) -> float:
+    """``value`` to 4 significant digits: what a profile records of a traded budget or a share."""
+    return float(f"{value:.4g}")
 
 
 BUDGET_STEP = 0.85  # a refinement move multiplies one layer's budget by this
