@@ -165,6 +165,14 @@ def add_video_shape_arguments(parser: argparse.ArgumentParser, heads: int = 12) 
     parser.add_argument("--head-dim", type=int, default=128)
 
 
+def video_inputs(args: argparse.Namespace, **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Q, K, V ``(1, heads, frames·height·width, head_dim)`` of the shape :func:`add_video_shape_arguments`
+    parsed into ``args`` (:func:`svg_ear_compile.workloads.video_qkv`; ``kwargs``: its dtype and device)."""
+    from svg_ear_compile.workloads import video_qkv
+
+    return video_qkv(1, args.heads, args.frames, args.height, args.width, args.head_dim, **kwargs)
+
+
 def config_field(text: str) -> tuple[str, Any]:
     """``FIELD=VALUE`` of a ``--set`` flag: a per-layer-overridable SvgEarConfig field and its value read
     as YAML (``1``, ``0.5``, ``true``, ``null``); an argparse type."""

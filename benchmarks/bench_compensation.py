@@ -27,12 +27,12 @@ from _timing import (
     kernel_breakdown,
     markdown_table,
     median_ms,
+    video_inputs,
     write_json,
 )
 
 from svg_ear_compile import SvgEarConfig, SvgEarState, svg_ear_attention
 from svg_ear_compile.tuner._objective import output_psnr
-from svg_ear_compile.workloads import video_qkv
 
 
 def forms(exact: list[int]) -> list[tuple[str, dict[str, Any]]]:
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dtype = getattr(torch, args.dtype)
-    q, k, v = video_qkv(1, args.heads, args.frames, args.height, args.width, args.head_dim, dtype=dtype, device=device)
+    q, k, v = video_inputs(args, dtype=dtype, device=device)
     exact = F.scaled_dot_product_attention(q.float(), k.float(), v.float())
     dense_ms = median_ms(lambda: F.scaled_dot_product_attention(q, k, v), device, args.repeats)[0]
     header = (f"{describe_device(device)}; B=1 H={args.heads} S={q.shape[2]} D={args.head_dim} {args.dtype}; "

@@ -27,11 +27,10 @@ from collections import defaultdict
 
 import torch
 import torch.nn.functional as F
-from _timing import add_video_shape_arguments, wall_ms
+from _timing import add_video_shape_arguments, video_inputs, wall_ms
 
 from svg_ear_compile import SvgEarConfig, SvgEarState
 from svg_ear_compile.pipeline import run_pipeline
-from svg_ear_compile.workloads import video_qkv
 
 MODES = {"ear": dict(routing="error_aware", compensation=True), "svg2": dict(routing="attention", compensation=False)}
 
@@ -94,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dtype = getattr(torch, args.dtype)
-    q, k, v = video_qkv(1, args.heads, args.frames, args.height, args.width, args.head_dim, dtype=dtype, device=device)
+    q, k, v = video_inputs(args, dtype=dtype, device=device)
     exact = F.scaled_dot_product_attention(q.float(), k.float(), v.float())
     name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
     header = (

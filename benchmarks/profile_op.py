@@ -21,12 +21,11 @@ import time
 from collections import defaultdict
 
 import torch
-from _timing import add_config_set_argument, add_video_shape_arguments
+from _timing import add_config_set_argument, add_video_shape_arguments, video_inputs
 from torch.profiler import ProfilerActivity, profile
 
 from svg_ear_compile import SvgEarConfig, SvgEarState
 from svg_ear_compile.pipeline import run_pipeline
-from svg_ear_compile.workloads import video_qkv
 
 
 def main() -> None:
@@ -51,8 +50,7 @@ def main() -> None:
         raise SystemExit("profile_op.py profiles the Triton path: it needs a CUDA device")
 
     device = torch.device("cuda")
-    q, k, v = video_qkv(1, args.heads, args.frames, args.height, args.width, args.head_dim,
-                        dtype=torch.bfloat16, device=device)
+    q, k, v = video_inputs(args, dtype=torch.bfloat16, device=device)
     cuda_graph = False if args.eager else (True if args.graph else "auto")
     config = SvgEarConfig(num_q_clusters=args.q_clusters, num_k_clusters=args.k_clusters, budget=args.density,
                           min_seq_len=0, impl="triton", cuda_graph=cuda_graph,

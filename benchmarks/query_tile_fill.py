@@ -15,10 +15,9 @@ from __future__ import annotations
 import argparse
 
 import torch
-from _timing import add_video_shape_arguments
+from _timing import add_video_shape_arguments, video_inputs
 
 from svg_ear_compile.kernels import kmeans_ref
-from svg_ear_compile.workloads import video_qkv
 
 
 def tile_fill(sizes: torch.Tensor, block_m: int, half_height_remainders: bool = False) -> float:
@@ -39,7 +38,7 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=15, help="k-means iterations from the strided init")
     args = parser.parse_args()
 
-    q, _, _ = video_qkv(1, args.heads, args.frames, args.height, args.width, args.head_dim)
+    q, _, _ = video_inputs(args)
     points = q.reshape(args.heads, -1, args.head_dim)
     print(f"S={points.shape[1]}, {args.heads} heads, D={args.head_dim}, k-means {args.iters} iterations")
     print("| QC | mean rows | median | max | " + " | ".join(

@@ -34,7 +34,7 @@ import pathlib
 import tempfile
 
 import torch
-from _timing import add_config_set_argument, add_video_shape_arguments, kernel_ms, tile_spec
+from _timing import add_config_set_argument, add_video_shape_arguments, kernel_ms, tile_spec, video_inputs
 from diagnose_kernel import contiguous_copy, print_compiled
 
 from svg_ear_compile import SvgEarConfig, SvgEarState
@@ -46,7 +46,6 @@ from svg_ear_compile.kernels.permute_ref import cluster_layout
 from svg_ear_compile.kernels.sparse_attention import sparse_attention_plan
 from svg_ear_compile.kernels.tiles import tile_config
 from svg_ear_compile.pipeline import run_pipeline
-from svg_ear_compile.workloads import video_qkv
 
 # Each tile with and without remainder tiles of half its height (the table's H100 entries use none).
 TILES = [(m, n, w, s, r) for m, n, w, s in itertools.product((64, 128), (64, 128), (4, 8), (2, 3, 4))
@@ -86,8 +85,7 @@ def main() -> None:
         raise SystemExit("sweep_attention_tiles.py times the Triton kernel: it needs a CUDA device")
 
     device = torch.device("cuda")
-    q, k, v = video_qkv(1, args.heads, args.frames, args.height, args.width, args.head_dim,
-                        dtype=torch.bfloat16, device=device)
+    q, k, v = video_inputs(args, dtype=torch.bfloat16, device=device)
     exact = args.exact_centroids or None
     config = SvgEarConfig(num_q_clusters=args.q_clusters, num_k_clusters=args.k_clusters, budget=args.density,
                           min_seq_len=0, impl="triton", cuda_graph=False, kmeans_iters=1, kmeans_iters_init=10,
