@@ -156,8 +156,10 @@ def write_json(path: str | None, results: dict, quiet: bool = False) -> None:
 
 
 def add_video_shape_arguments(parser: argparse.ArgumentParser, heads: int = 12) -> None:
-    """``--heads --frames --height --width --head-dim``: one attention call's video shape, by default
-    the Wan2.1-1.3B 480p latent (21 × 30 × 52 = 32,760 tokens, head dim 128)."""
+    """``--batch --heads --frames --height --width --head-dim``: one attention call's video shape, by
+    default one Wan2.1-1.3B 480p latent (21 × 30 × 52 = 32,760 tokens, head dim 128); ``--batch 2`` is a
+    guidance batch (with ``batch_shares_routing``, the fixture's tuning runs)."""
+    parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--heads", type=int, default=heads)
     parser.add_argument("--frames", type=int, default=21)
     parser.add_argument("--height", type=int, default=30)
@@ -166,11 +168,11 @@ def add_video_shape_arguments(parser: argparse.ArgumentParser, heads: int = 12) 
 
 
 def video_inputs(args: argparse.Namespace, **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Q, K, V ``(1, heads, frames·height·width, head_dim)`` of the shape :func:`add_video_shape_arguments`
+    """Q, K, V ``(batch, heads, frames·height·width, head_dim)`` of the shape :func:`add_video_shape_arguments`
     parsed into ``args`` (:func:`svg_ear_compile.workloads.video_qkv`; ``kwargs``: its dtype and device)."""
     from svg_ear_compile.workloads import video_qkv
 
-    return video_qkv(1, args.heads, args.frames, args.height, args.width, args.head_dim, **kwargs)
+    return video_qkv(args.batch, args.heads, args.frames, args.height, args.width, args.head_dim, **kwargs)
 
 
 def config_field(text: str) -> tuple[str, Any]:

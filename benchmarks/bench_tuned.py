@@ -14,7 +14,9 @@ e.g. ``kmeans_iters_init=10``, to show how much of the tuned gain a few knobs se
 one ``tuned2``, ``tuned3``, … per ``--other-profile`` (another profile of the same model, e.g. an
 earlier tuning run), and one ``tuned+field=value[,…]`` per ``--tuned-variant`` (the profile with those
 fields set for every layer; a field that the profile sets per layer is an error, since its per-layer
-values would win).
+values would win), and ``uniform@b (tuned's search)`` for each profile that records one: the fastest
+uniform config its tuning run's one-config stage found (``end_to_end.uniform_search``), timed again here
+beside the rest. ``--no-plain`` leaves out the plain ``uniform@b`` configs (keeping their variants).
 
 A run is ``--steps`` flow-matching Euler steps from cold centroid caches (a whole video: its first
 step runs k-means from scratch), as in the tuner. PSNR is that of the final latents against the dense
@@ -71,7 +73,11 @@ def _variant_name(variant: dict[str, Any]) -> str:
 def configs_to_run(profile_config: SvgEarConfig, seq_len: int, budgets: list[float],
                    variants: list[dict[str, Any]],
                    tuned_variants: list[dict[str, Any]] = (),
-                   other_profiles: list[SvgEarConfig] = ()) -> dict[str, SvgEarConfig | None]:
+                   other_profiles: list[SvgEarConfig] = (),
+                   searched: dict[str, dict[str, Any]] | None = None,
+                   plain: bool = True) -> dict[str, SvgEarConfig | None]:
+    """Every config to time, by name. ``searched`` maps a profile's name (``tuned``, ``tuned2``, …) to the
+    params of its tuning run's best uniform config, which run for every layer over the profile's base."""
     base = profile_config.replace(layer_overrides={})
     configs: dict[str, SvgEarConfig | None] = {"dense": None, "tuned": profile_config}
     configs.update({f"tuned{number}": other for number, other in enumerate(other_profiles, 2)})
@@ -84,10 +90,19 @@ def configs_to_run(profile_config: SvgEarConfig, seq_len: int, budgets: list[flo
         configs[f"tuned+{_variant_name(variant)}"] = profile_config.replace(**variant)
     for budget in budgets:
         uniform = uniform_config(base, seq_len, budget)
-        configs[f"uniform@{budget:g}"] = uniform
+        if plain:
+            configs[f"uniform@{budget:g}"] = uniform
         for variant in variants:
             configs[f"uniform@{budget:g}+{_variant_name(variant)}"] = uniform.replace(**variant)
+    for name, params in (searched or {}).items():
+        configs[f"uniform@{params['budget']:.3g} ({name}'s search)"] = base.replace(**params)
     return configs
+
+
+def searched_uniform(profile: Any) -> dict[str, Any] | None:
+    """The params of the fastest uniform config a profile's tuning run found (None: it ran no one-config stage)."""
+    found = profile.end_to_end.get("uniform_search")
+    return None if found is None else dict(found["params"])
 
 
 def _run(forward: Any, inputs: dict[str, Any], steps: int, device: torch.device,
@@ -156,6 +171,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--tuned-variant", type=parse_variant, action="append", default=[],
                         help="field=value[,field=value...]: also run the profile with these fields set for every "
                              "layer (repeatable)")
+    parser.add_argument("--plain", action=argparse.BooleanOptionalAction, default=True,
+                        help="time the plain uniform config at each budget (--no-plain: only its variants)")
+    parser.add_argument("--searched", action=argparse.BooleanOptionalAction, default=True,
+                        help="time each profile's own best uniform config (its tuning run's one-config stage)")
     parser.add_argument("--guidance", type=float, default=None,
                         help="classifier-free guidance scale (default: the profile's tuning runs'; 1: none)")
     parser.add_argument("--guidance-calls", choices=("two", "batched"), default=None,
@@ -186,8 +205,11 @@ def main(argv: list[str] | None = None) -> dict:
             parser.error(f"--profile {path} was tuned for another model (config hash "
                          f"{tuned.model.config_hash}, --model {args.model} has {tune_model.config_hash()})")
     try:
+        searched = {name: params for name, tuned in zip(["tuned", *(f"tuned{n}" for n in range(2, len(others) + 2))],
+                                                         [profile, *others], strict=True)
+                    if args.searched and (params := searched_uniform(tuned)) is not None}
         configs = configs_to_run(profile.config(), profile.model.seq_len, args.budgets, args.variant,
-                                 args.tuned_variant, [other.config() for other in others])
+                                 args.tuned_variant, [other.config() for other in others], searched, args.plain)
     except (ValueError, TypeError) as error:  # a clash, a bad value or an unknown field
         parser.error(str(error))
     results: dict[str, Any] = {"device": describe_device(device), "profile": args.profile,

@@ -186,7 +186,9 @@ def test_bench_tuned_times_the_profile_and_uniform_configs_side_by_side(tmp_path
     model = "tests.tuner._toy:tiny_wan_2_layers"
     exact_then_full = {0: {"min_seq_len": 2**31 - 1}, 1: {"budget": 1.0}}  # attention exact in both layers
     profile = _toy_profile(tmp_path / "toy.yaml", load_model(model).config_hash(), exact_then_full)
-    sparse = _toy_profile(tmp_path / "sparse.yaml", load_model(model).config_hash(), {0: {"budget": 0.05}})
+    searched = {"budget": 0.25, "num_q_clusters": 4, "refresh_every": 2}  # sparse.yaml's tuning run's best uniform
+    sparse = _toy_profile(tmp_path / "sparse.yaml", load_model(model).config_hash(), {0: {"budget": 0.05}},
+                          uniform_search={"params": searched, "psnr_db": 31.0})
     out = tmp_path / "tuned.json"
     results = bench_tuned.main(["--model", model, "--profile", str(profile), "--other-profile", str(sparse),
                                 "--budgets", "0.05", "1.0",
@@ -195,7 +197,8 @@ def test_bench_tuned_times_the_profile_and_uniform_configs_side_by_side(tmp_path
     rows = {row["config"]: row for row in json.loads(out.read_text())["runs"]}
     variant = "kmeans_iters_init=3,num_q_clusters=4"
     assert list(rows) == ["dense", "tuned", "tuned2", "uniform@0.05", f"uniform@0.05+{variant}", "uniform@1",
-                          f"uniform@1+{variant}"]
+                          f"uniform@1+{variant}", "uniform@0.25 (tuned2's search)"]
+    assert {k: rows["uniform@0.25 (tuned2's search)"]["settings"][k] for k in searched} == searched
     assert rows["uniform@0.05"]["settings"]["num_q_clusters"] == 8  # the default 256, moved into the range at S=48
     assert (rows[f"uniform@0.05+{variant}"]["settings"]["kmeans_iters_init"],
             rows[f"uniform@0.05+{variant}"]["settings"]["num_q_clusters"]) == (3, 4)
@@ -258,6 +261,8 @@ def test_bench_tuned_tuned_variants_set_a_field_for_every_layer_and_refuse_a_per
     profile_config = SvgEarConfig(layer_overrides={0: {"budget": 0.2}, 1: {"budget": 0.1}})
     configs = bench_tuned.configs_to_run(profile_config, 4096, [], [], [{"refresh_every": 2}])
     assert list(configs) == ["dense", "tuned", "tuned+refresh_every=2"]
+    without_plain = bench_tuned.configs_to_run(profile_config, 4096, [0.1], [{"refresh_every": 2}], plain=False)
+    assert list(without_plain) == ["dense", "tuned", "uniform@0.1+refresh_every=2"]
     variant = configs["tuned+refresh_every=2"]
     assert [variant.for_layer(layer).refresh_every for layer in (0, 1, 5)] == [2, 2, 2]
     assert [variant.for_layer(layer).budget for layer in (0, 1)] == [0.2, 0.1]
@@ -396,3 +401,42 @@ def test_bench_compensation_runs_every_form_on_one_routing(tmp_path):
     assert by_form["exact_centroids=40"]["rel_error"] == by_form["every centroid"]["rel_error"]
     assert by_form["exact_centroids=4"]["rel_error"] != by_form["every centroid"]["rel_error"]
     assert json.loads((tmp_path / "c.json").read_text())["runs"] == runs
+
+
+def test_probe_step_sensitivity_scales_the_budgets_of_one_period_only(tmp_path, capsys):
+    probe = pytest.importorskip("probe_step_sensitivity")
+    pytest.importorskip("optuna")
+    from svg_ear_compile.ops import reset_centroid_caches
+    from svg_ear_compile.tuner._end_to_end import compiled, final_psnr
+    from svg_ear_compile.tuner._model import denoise, load_model
+
+    model = "tests.tuner._toy:tiny_wan_2_layers"
+    tune_model = load_model(model)
+    few_clusters = {"num_q_clusters": 8, "num_k_clusters": 16}  # 48 tokens: more would make every token a cluster
+    profile = _toy_profile(tmp_path / "toy.yaml", tune_model.config_hash(), {0: {"budget": 0.4}, 1: {"budget": 0.3}},
+                           base_config=few_clusters)
+    common = ["--model", model, "--profile", str(profile), "--steps", "3", "--seeds", "0", "--device", "cpu"]
+    unchanged = probe.main([*common, "--periods", "3", "--ratio", "1"])
+    assert [row["steps"] for row in unchanged["periods"]] == [[0, 0], [1, 1], [2, 2]]
+    assert all(row["sensitivity"] == 0.0 and row["share"] is None for row in unchanged["periods"])
+
+    # One period over every step: the scaled profile alone, run here directly.
+    whole = probe.main([*common, "--periods", "1", "--ratio", "0.25"])["periods"][0]
+    scaled = probe.scaled_budgets(read_profile_config(profile), 0.25)
+    assert (scaled.layer_overrides[0]["budget"], scaled.layer_overrides[1]["budget"]) == (0.1, 0.075)
+    inputs = tune_model.inputs_for(0)
+    dense = [denoise(compiled(tune_model, None), inputs, 3).float()]
+    reset_centroid_caches()
+    direct = [denoise(compiled(tune_model, scaled), inputs, 3).float()]
+    assert whole["psnr_db"] == pytest.approx(final_psnr(direct, dense), abs=1e-9)
+    assert whole["psnr_db"] < unchanged["profile_psnr_db"]
+    assert "| 0 | 0-2 |" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        probe.main([*common, "--periods", "4"])
+    assert "--periods 4: must be between 1 and --steps (3)" in capsys.readouterr().err
+
+
+def read_profile_config(path):
+    from svg_ear_compile.profiles import read_profile
+
+    return read_profile(path).config()
