@@ -99,6 +99,7 @@ def svg_ear_attention(
         out, stats = F.scaled_dot_product_attention(q, k, v, attn_mask=mask), {"density": 1.0, "dense": True,
                                                                                "reason": reason}
     else:
+        config = budget_at(config, timestep)
         phase = layer % config.refresh_every if config.stagger_refresh and layer is not None else 0
         if num_video == seq_len:
             out, stats = run_pipeline(q, k, v, config, state, refresh_phase=phase)
@@ -158,6 +159,14 @@ def _joint_attention(
                                     refresh_phase=refresh_phase)
     text_out = F.scaled_dot_product_attention(q[:, :, text], k, v, attn_mask=valid[:, None, None, :])
     return torch.cat([video_out, text_out], dim=2), stats
+
+
+def budget_at(config: SvgEarConfig, timestep: torch.Tensor | float | None) -> SvgEarConfig:
+    """``config`` routing with ``early_budget`` while ``timestep`` is above ``early_above_timestep``
+    (as ``dense_above_timestep``, nothing changes without a timestep)."""
+    if config.early_budget is None or timestep is None or timestep_value(timestep) <= config.early_above_timestep:
+        return config
+    return config.replace(budget=config.early_budget)
 
 
 def dense_reason(

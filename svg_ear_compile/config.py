@@ -97,6 +97,12 @@ class SvgEarConfig:
         dense_layers: the first this many layers (by index) run exact attention.
         dense_above_timestep: dense warm-up: exact attention while the model's timestep is above
             this value (decided at run time from the timestep tensor); ``None`` disables it.
+        early_budget, early_above_timestep: route with ``early_budget`` instead of ``budget`` while the
+            model's timestep is above ``early_above_timestep`` (both set, or neither). The first, noisiest
+            steps are where attention errors reach the final output: on the trained fixture (20 steps)
+            the first quarter of the steps carried 90% of it and steps 6-17 none measurable
+            (``benchmarks/probe_step_sensitivity.py``), so the later steps can run a smaller budget. A
+            routing kept across calls (``refresh_every``) is not carried over the cut.
         block_m, block_n: Triton kernel tile sizes (queries, keys); ``None`` takes them from the
             table in :mod:`svg_ear_compile.kernels.tiles` (by GPU, head dim and sequence length).
         impl: ``"auto"`` (Triton on CUDA when available, else reference), ``"triton"``, ``"reference"``.
@@ -127,6 +133,8 @@ class SvgEarConfig:
     min_seq_len: int = 1024
     dense_layers: int = 0
     dense_above_timestep: float | None = None
+    early_budget: float | None = None
+    early_above_timestep: float | None = None
     block_m: int | None = None
     block_n: int | None = None
     impl: str = "auto"
@@ -142,9 +150,16 @@ class SvgEarConfig:
         _check_int("refresh_every", self.refresh_every, 1)
         _check_int("min_seq_len", self.min_seq_len, 0)
         _check_int("dense_layers", self.dense_layers, 0)
-        cut = self.dense_above_timestep
-        if cut is not None and (isinstance(cut, bool) or not isinstance(cut, (int, float)) or not math.isfinite(cut)):
-            raise _fail("dense_above_timestep", cut, "None or a finite number")
+        for name in ("dense_above_timestep", "early_above_timestep"):
+            cut = getattr(self, name)
+            if cut is not None and (isinstance(cut, bool) or not isinstance(cut, (int, float))
+                                    or not math.isfinite(cut)):
+                raise _fail(name, cut, "None or a finite number")
+        if self.early_budget is not None:
+            _check_fraction("early_budget", self.early_budget, allow_zero=False)
+        if (self.early_budget is None) != (self.early_above_timestep is None):
+            raise _fail("early_budget", self.early_budget, "set together with early_above_timestep (got "
+                        f"early_above_timestep={self.early_above_timestep!r}), or both None")
         if self.routing not in _ROUTINGS:
             raise _fail("routing", self.routing, f"one of {_ROUTINGS}")
         for name in ("compensation", "batch_shares_routing", "stagger_refresh"):

@@ -320,3 +320,24 @@ def test_batch_shares_routing_attends_every_video_through_the_first_ones_routing
     _, third = svg_ear_attention(q, k, v, cfg, state=state, return_stats=True)  # routes afresh, warm-started
     assert not third["reused_routing"] and not third["cold_start"] and state.cold_starts == 1
     assert torch.equal(third["selected"][1], third["selected"][0])
+
+
+def test_early_budget_routes_the_steps_above_its_timestep_with_it():
+    """Above ``early_above_timestep`` a call equals the same call at ``budget=early_budget`` (fresh
+    states, the oracle); at or below it, the call at ``budget``. A kept routing is not carried over
+    the cut: the first late call routes afresh, then reuses its own routing."""
+    scheduled = SvgEarConfig(**SMALL, budget=0.1, early_budget=0.4, early_above_timestep=500.0, refresh_every=3)
+    q, k, v = video_qkv(1, 2, 2, 8, 8, 32, seed=5)
+    for timestep, budget in ((900.0, 0.4), (torch.tensor([501.0, 501.0]), 0.4), (500.0, 0.1), (20.0, 0.1)):
+        out, stats = svg_ear_attention(q, k, v, scheduled, state=SvgEarState(), timestep=timestep, return_stats=True)
+        expected, expected_stats = svg_ear_attention(q, k, v, scheduled.replace(budget=budget), state=SvgEarState(),
+                                                     return_stats=True)
+        assert torch.equal(out, expected) and stats["density"] == expected_stats["density"], timestep
+    state = SvgEarState()
+    reused = [svg_ear_attention(q, k, v, scheduled, state=state, timestep=t, return_stats=True)[1]["reused_routing"]
+              for t in (900.0, 800.0, 400.0, 300.0, 200.0, 100.0)]
+    assert reused == [False, True, False, True, True, False]
+    without_timestep = svg_ear_attention(q, k, v, scheduled, state=SvgEarState())
+    assert torch.equal(without_timestep, svg_ear_attention(q, k, v, scheduled.replace(early_budget=None,
+                                                                                       early_above_timestep=None),
+                                                           state=SvgEarState()))

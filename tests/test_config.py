@@ -76,3 +76,17 @@ def test_unknown_key_in_dict_lists_valid_fields():
     with pytest.raises(ValueError) as info:
         SvgEarConfig.from_dict({"budgett": 0.2})
     assert "budgett" in str(info.value) and all(f in str(info.value) for f in config_fields())
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"early_budget": 0.3}, "set together with early_above_timestep"),
+    ({"early_above_timestep": 500.0}, "set together with early_above_timestep"),
+    ({"early_budget": 0.0, "early_above_timestep": 500.0}, "early_budget=0.0 is invalid"),
+    ({"early_budget": 1.5, "early_above_timestep": 500.0}, "early_budget=1.5 is invalid"),
+    ({"early_budget": 0.3, "early_above_timestep": float("nan")}, "early_above_timestep=nan is invalid"),
+])
+def test_early_budget_needs_its_timestep_and_a_fraction(fields, message):
+    with pytest.raises(ValueError, match=message):
+        SvgEarConfig(**fields)
+    with pytest.raises(ValueError, match=message):
+        SvgEarConfig(layer_overrides={0: fields})
