@@ -39,6 +39,7 @@ from ..profiles import LayerResult, Profile, ProfileError, write_profile
 from . import _end_to_end
 from ._allocate import DEFAULT_EXPONENT, PROBE_RATIO, VERIFY_CHECKS, budget_exponent, trade_budgets
 from ._calibration import capture
+from ._early import EARLY_BOOSTS, LATE_CHECKS, cut_timestep, schedule_budgets
 from ._model import Guidance, TunerError, load_model
 from ._objective import LayerEvaluator
 from ._search import EXACT_LAYER, LayerChoice, Task, choose, completed, open_storage, study_name
@@ -303,7 +304,7 @@ def tune(settings: TuneSettings, progress: Progress | None = None) -> TuneResult
             choices = [_measured(calibration, base, c, uniform_search.params, device, repeats, job["run_calls"])
                        for c in _with_config(choices, uniform_search.params, candidates)]
             result = _end_to_end.EndToEnd(uniform_search.psnr_db, uniform_search.dense_ms, uniform_search.sparse_ms)
-    trading, finalist_record = None, []
+    slack_records, finalist_record = {"budget_trading": None, "step_schedule": None}, []
     if result.psnr_db >= settings.psnr_target and sparse:
         by_uniform = chosen_by == "uniform search"
         exponent = budget_exponent(uniform_search.budget_curve) if by_uniform else DEFAULT_EXPONENT
@@ -313,9 +314,10 @@ def tune(settings: TuneSettings, progress: Progress | None = None) -> TuneResult
                                for c in _with_config(choices, runner_up.params, candidates)],
                               _end_to_end.EndToEnd(runner_up.psnr_db, runner_up.dense_ms, runner_up.sparse_ms),
                               budget_exponent(runner_up.budget_curve)))
-        outcomes = [spend_slack(check, *finalist, settings.psnr_target, settings.max_refresh, rounds, progress)
-                    for finalist in finalists]
-        (choices, result, trading), start = min(zip(outcomes, finalists, strict=True), key=lambda o: o[0][1].sparse_ms)
+        outcomes = [spend_slack(check, *finalist, settings.psnr_target, settings.max_refresh, settings.steps, rounds,
+                                progress) for finalist in finalists]
+        (choices, result, slack_records), start = min(zip(outcomes, finalists, strict=True),
+                                                      key=lambda o: o[0][1].sparse_ms)
         finalist_record = [{"start_psnr_db": f[1].psnr_db, "start_ms": f[1].sparse_ms, "psnr_db": o[1].psnr_db,
                             "sparse_ms": o[1].sparse_ms, "chosen": f is start}
                            for f, o in zip(finalists, outcomes, strict=True)]
@@ -333,7 +335,7 @@ def tune(settings: TuneSettings, progress: Progress | None = None) -> TuneResult
                     "dense_ms": result.dense_ms, "sparse_ms": result.sparse_ms, "rounds": round_ + 1,
                     "relaxed_db": relaxed_db, "chosen_by": chosen_by,
                     "uniform_search": None if uniform_search is None else dataclasses.asdict(uniform_search),
-                    "budget_trading": trading, "finalists": finalist_record,
+                    **slack_records, "finalists": finalist_record,
                     "steps": settings.steps, "seeds": list(settings.seeds), "study": prefix, "storage": storage_spec,
                     "guidance": settings.guidance, "guidance_batched": settings.guidance_batched,
                     **_versus_uniform(uniform, result.sparse_ms, settings.psnr_target)},
@@ -392,13 +394,15 @@ def relax_targets(choose_all: Callable[[int, float], list[LayerChoice]],
 
 
 def spend_slack(check: Callable[[list[LayerChoice]], _end_to_end.EndToEnd], choices: list[LayerChoice],
-                result: _end_to_end.EndToEnd, exponent: float, target: float, max_refresh: int,
+                result: _end_to_end.EndToEnd, exponent: float, target: float, max_refresh: int, steps: int,
                 history: list[dict[str, float]], progress: Progress
-                ) -> tuple[list[LayerChoice], _end_to_end.EndToEnd, dict[str, Any] | None]:
+                ) -> tuple[list[LayerChoice], _end_to_end.EndToEnd, dict[str, Any]]:
     """Turn a result's PSNR above ``target`` into speed, end to end: routing reuse per layer
     (:func:`refine_per_layer`), then budget traded between layers (:func:`trade_between_layers`), or,
-    where no allocation was verified, smaller budgets one layer at a time. Their checks run untimed
-    (``check(choices, timed=False)``: the PSNR alone decides); what they end with is timed once."""
+    where no allocation was verified, smaller budgets one layer at a time, then a budget schedule over
+    the ``steps`` (:func:`schedule_over_steps`). Their checks run untimed (``check(choices, timed=False)``:
+    the PSNR alone decides); what they end with is timed once. Returns the chosen layers, their result and
+    what the profile records (``budget_trading``, ``step_schedule``)."""
     def psnr_only(candidate: list[LayerChoice]) -> _end_to_end.EndToEnd:
         return check(candidate, timed=False)
 
@@ -409,7 +413,44 @@ def spend_slack(check: Callable[[list[LayerChoice]], _end_to_end.EndToEnd], choi
     if trading is None or trading["budgets"] is None:
         choices, result = refine_per_layer(psnr_only, choices, result, target, max_refresh, history, progress,
                                            kinds=("budget",))
-    return choices, (start if result is start else check(choices)), trading
+    choices, result, schedule = schedule_over_steps(psnr_only, choices, result, target, steps, history, progress)
+    return (choices, (start if result is start else check(choices)),
+            {"budget_trading": trading, "step_schedule": schedule})
+
+
+def schedule_over_steps(check: Callable[[list[LayerChoice]], _end_to_end.EndToEnd], choices: list[LayerChoice],
+                        result: _end_to_end.EndToEnd, target: float, steps: int,
+                        history: list[dict[str, float]], progress: Progress
+                        ) -> tuple[list[LayerChoice], _end_to_end.EndToEnd, dict[str, Any] | None]:
+    """Every sparse layer with a budget keeps it (× a boost) for the early steps and runs a share of it
+    after them (:func:`._early.schedule_budgets`). Returns the chosen layers (unchanged unless a schedule
+    met ``target``), their end-to-end result, and what the profile records of it (None: no budgets)."""
+    scheduled = [index for index, c in enumerate(choices) if c.config != EXACT_LAYER and "budget" in c.config]
+    if not scheduled:
+        return choices, result, None
+    progress.phase("budget schedule over steps (end-to-end checks)", len(EARLY_BOOSTS) * LATE_CHECKS)
+    measured: dict[tuple[float, float], tuple[list[LayerChoice], _end_to_end.EndToEnd]] = {}
+
+    def check_schedule(boost: float, share: float) -> float:
+        candidate = [dataclasses.replace(c, config={
+            **c.config, "budget": _four_digits(c.config["budget"] * share),
+            "early_budget": _four_digits(min(1.0, c.config["budget"] * boost)),
+            "early_above_timestep": round(cut_timestep(steps), 3)}) if index in scheduled else c
+            for index, c in enumerate(choices)]
+        measured[boost, share] = candidate, check(candidate)
+        outcome = measured[boost, share][1]
+        history.append({"round": history[-1]["round"], "step_schedule": share, "psnr_db": outcome.psnr_db,
+                        "dense_ms": outcome.dense_ms, "sparse_ms": outcome.sparse_ms})
+        progress.update(len(measured), f"early x{boost:g}, late x{share:.3g}: {outcome.psnr_db:.2f} dB"
+                                       f"{_time_text(outcome)}")
+        return outcome.psnr_db
+
+    schedule = schedule_budgets(check_schedule, steps, target)
+    if schedule is None:
+        return choices, result, {"applied": False, "checks": [[b, m, measured[b, m][1].psnr_db]
+                                                              for b, m in measured]}
+    record = {"applied": True, **dataclasses.asdict(schedule)}
+    return (*measured[schedule.boost, schedule.late_share], record)
 
 
 def trade_between_layers(check: Callable[[list[LayerChoice]], _end_to_end.EndToEnd], choices: list[LayerChoice],

@@ -134,8 +134,9 @@ def _summary(result) -> str:
 
 
 def _slack_lines(e2e: dict) -> list[str]:
-    """How the end-to-end result spent its PSNR above the target: each finalist's start and end, and
-    the budget trading's measured sensitivities (each layer's share of the final error it adds)."""
+    """How the end-to-end result spent its PSNR above the target: each finalist's start and end, the
+    budget trading's measured sensitivities (each layer's share of the final error it adds), and the
+    budget schedule over steps."""
     lines = []
     finalists = e2e.get("finalists") or []
     for number, finalist in enumerate(finalists, 1):
@@ -150,6 +151,12 @@ def _slack_lines(e2e: dict) -> list[str]:
         outcome = ("no cheaper allocation verified" if trading["budgets"] is None else
                    f"traded budgets reach {trading['psnr_db']:.2f} dB")
         lines.append(f"budget trading (kept finalist): sensitivity by layer {shares}; {outcome}")
+    schedule = e2e.get("step_schedule")
+    if schedule:
+        lines.append("budget schedule over steps (kept finalist): " + (
+            f"the first {schedule['early_steps']} steps at {schedule['boost']:g}x their budgets, the later ones at "
+            f"{schedule['late_share']:.3g}x, reach {schedule['psnr_db']:.2f} dB" if schedule["applied"] else
+            "none met the target"))
     return lines
 
 

@@ -138,6 +138,12 @@ def test_summary_says_how_the_slack_was_spent():
     e2e["budget_trading"]["budgets"] = None
     assert _slack_lines({"finalists": e2e["finalists"][:1], "budget_trading": e2e["budget_trading"]}) == [
         "budget trading (kept finalist): sensitivity by layer 0: 41%, 4: 59%; no cheaper allocation verified"]
+    schedule = {"applied": True, "early_steps": 5, "boost": 2.0, "late_share": 0.2726, "psnr_db": 30.05}
+    assert _slack_lines({"step_schedule": schedule}) == [
+        "budget schedule over steps (kept finalist): the first 5 steps at 2x their budgets, the later ones at "
+        "0.273x, reach 30.05 dB"]
+    assert _slack_lines({"step_schedule": {"applied": False, "checks": []}}) == [
+        "budget schedule over steps (kept finalist): none met the target"]
     assert _slack_lines({}) == []  # every layer exact, or the target missed: nothing was spent
 
 

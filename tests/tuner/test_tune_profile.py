@@ -357,7 +357,9 @@ def test_uniform_stage_runs_its_trials_end_to_end_and_reports_its_best(tuned):
     assert (best["params"], best["sparse_ms"], best["trials"]) == (fastest.params, fastest.value, 4)
     if e2e["chosen_by"] == "uniform search":  # then every sparse layer starts from that config
         sparse = [entry for entry in result.profile.layers if entry.config != EXACT_LAYER]
-        assert all(set(entry.config) == set(fastest.params) for entry in sparse)
+        scheduled = e2e["step_schedule"] is not None and e2e["step_schedule"]["applied"]
+        extra = {"early_budget", "early_above_timestep"} if scheduled else set()
+        assert all(set(entry.config) == set(fastest.params) | extra for entry in sparse)
 
 
 @pytest.mark.parametrize("start_budget", [0.1, 0.2])
