@@ -39,7 +39,7 @@ from ..profiles import LayerResult, Profile, ProfileError, write_profile
 from . import _end_to_end
 from ._allocate import DEFAULT_EXPONENT, PROBE_RATIO, VERIFY_CHECKS, budget_exponent, trade_budgets
 from ._calibration import capture
-from ._early import EARLY_BOOSTS, LATE_CHECKS, cut_timestep, schedule_budgets
+from ._early import EARLY_BOOSTS, LATE_CHECKS, REFINE_CHECKS, cut_timestep, schedule_budgets
 from ._model import Guidance, TunerError, load_model
 from ._objective import LayerEvaluator
 from ._search import EXACT_LAYER, LayerChoice, Task, choose, completed, open_storage, study_name
@@ -428,7 +428,7 @@ def schedule_over_steps(check: Callable[[list[LayerChoice]], _end_to_end.EndToEn
     scheduled = [index for index, c in enumerate(choices) if c.config != EXACT_LAYER and "budget" in c.config]
     if not scheduled:
         return choices, result, None
-    progress.phase("budget schedule over steps (end-to-end checks)", len(EARLY_BOOSTS) * LATE_CHECKS)
+    progress.phase("budget schedule over steps (end-to-end checks)", len(EARLY_BOOSTS) * LATE_CHECKS + REFINE_CHECKS)
     measured: dict[tuple[float, float], tuple[list[LayerChoice], _end_to_end.EndToEnd]] = {}
 
     def check_schedule(boost: float, share: float) -> float:

@@ -9,6 +9,7 @@ from svg_ear_compile.tuner._early import (
     EARLY_BOOSTS,
     LATE_CHECKS,
     LATE_FLOOR,
+    REFINE_CHECKS,
     cut_timestep,
     early_steps,
     schedule_budgets,
@@ -29,26 +30,31 @@ def _final_psnr(boost: float, share: float) -> float:
     return -10 * math.log10(1e-4 + 9e-4 * boost ** -1.5 + 1e-4 * share ** -1.5)
 
 
+def _smallest_met(boost: float, target: float, halvings: int) -> float | None:
+    """Oracle: for a final PSNR rising with the late share, ``halvings`` bisection steps of the log range
+    find the smallest share met among the grid of their possible midpoints."""
+    grid = [LATE_FLOOR ** (j / 2 ** halvings) for j in range(2 ** halvings - 1, 0, -1)]
+    return next((m for m in grid if _final_psnr(boost, m) >= target), None)
+
+
 @pytest.mark.parametrize("target", [29.0, 29.5, 30.0, 31.5])
-def test_the_cheapest_schedule_met_is_kept(target):
-    """Oracle: for a final PSNR rising with the late share, a bisection of LATE_CHECKS halvings of the
-    log range finds the smallest share met among the grid of its possible midpoints."""
-    steps = 20
-    grid = [LATE_FLOOR ** (j / 2 ** LATE_CHECKS) for j in range(2 ** LATE_CHECKS - 1, 0, -1)]
-    expected = None
+def test_the_cheapest_schedule_met_is_kept_and_refined(target):
+    steps, expected = 20, None
     for boost in EARLY_BOOSTS:
-        share = next((m for m in grid if _final_psnr(boost, m) >= target), None)
+        share = _smallest_met(boost, target, LATE_CHECKS)
         work = None if share is None else 5 * boost + 15 * share
-        if work is not None and work < steps and (expected is None or work < expected[2]):
-            expected = (boost, share, work)
+        if work is not None and work < steps and (expected is None or work < expected[1]):
+            expected = (boost, work)
     schedule = schedule_budgets(_final_psnr, steps, target)
     if expected is None:
         assert schedule is None
         return
-    assert (schedule.boost, schedule.late_share, schedule.work) == pytest.approx(expected)
+    share = _smallest_met(expected[0], target, LATE_CHECKS + REFINE_CHECKS)
+    assert (schedule.boost, schedule.late_share, schedule.work) == pytest.approx(
+        (expected[0], share, 5 * expected[0] + 15 * share))
     assert schedule.psnr_db == _final_psnr(schedule.boost, schedule.late_share) >= target
     assert (schedule.early_steps, schedule.early_above_timestep) == (5, cut_timestep(steps))
-    assert len(schedule.checks) == len(EARLY_BOOSTS) * LATE_CHECKS
+    assert len(schedule.checks) == len(EARLY_BOOSTS) * LATE_CHECKS + REFINE_CHECKS
 
 
 def test_no_schedule_without_late_steps_or_when_none_is_met():
@@ -86,7 +92,7 @@ def test_the_tuners_wrapper_schedules_every_sparse_layer_and_records_it():
         assert config["early_above_timestep"] == pytest.approx(cut_timestep(20))
         assert config["refresh_every"] == 6
     assert result.psnr_db == pytest.approx(expected.psnr_db, abs=0.05)  # budgets rounded to 4 digits
-    assert sum("step_schedule" in h for h in history) == len(EARLY_BOOSTS) * LATE_CHECKS
+    assert sum("step_schedule" in h for h in history) == len(EARLY_BOOSTS) * LATE_CHECKS + REFINE_CHECKS
     assert start[0].config == {"budget": 0.16, "refresh_every": 6}  # nothing changed in place
     unchanged = schedule_over_steps(check, start, initial, 99.0, 20, history, progress)
     assert unchanged[:2] == (start, initial) and not unchanged[2]["applied"]
