@@ -5,7 +5,7 @@ Attention errors of the first, noisiest steps reach the final output; those of l
 On the trained fixture (20 steps, guided) halving every layer's budget for five steps at a time took
 the final PSNR from 30.21 to 26.20 dB in steps 0–4 and by at most 0.3 dB in any later five; for two
 steps at a time, steps 6–17 cost nothing measurable (``benchmarks/probe_step_sensitivity.py``;
-``benchmarks/RESULTS.md``, sixteenth session). One budget for every step spends on the late steps
+``benchmarks/RESULTS.md``, fifteenth session). One budget for every step spends on the late steps
 what only the early ones need.
 
 Here every sparse layer ``i`` with budget ``β_i`` runs ``u·β_i`` for the first ``E = ⌈EARLY_FRACTION·N⌉``

@@ -51,7 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--psnr-target", type=float, default=30.0, help="end-to-end PSNR target (dB) vs dense")
     parser.add_argument("--layer-margin", type=float, default=3.0, help="per-layer target = target + margin (dB)")
     parser.add_argument("--trials", type=int, default=30, help="complete trials per layer and round (0: no limit)")
-    parser.add_argument("--timeout", type=float, help="time limit of the per-layer and one-config searches, seconds")
+    parser.add_argument("--timeout", type=float,
+                        help="time limit of the per-layer and one-config searches, seconds (the per-layer search "
+                             "stops at 60%% of it when --uniform-trials is above 0)")
     parser.add_argument("--storage", help="Optuna storage: RDB URL or journal file (default OUT/study.journal)")
     parser.add_argument("--study-name", help="study name prefix (default: from model, device and target)")
     parser.add_argument("--out", help="output directory (profile, Pareto plot, calibration data)")

@@ -1,6 +1,7 @@
 # Every layer config the tuner chooses meets its PSNR target on the calibration data, and the profile it writes
 # round-trips through YAML and reaches the backend through profile="auto" (device name given, not patched).
 import math
+import time
 import warnings
 
 import pytest
@@ -418,3 +419,30 @@ def test_each_layers_search_draws_its_own_configs(tuned):
         study = optuna.load_study(study_name=f"{e2e['study']}/layer{layer:03d}/round0", storage=storage)
         drawn.append(study.trials[1].params)  # the first random draw, after the enqueued conservative trial
     assert drawn[0] != drawn[1]
+
+
+def test_the_per_layer_search_leaves_the_one_config_stage_a_share_of_the_time_limit(tmp_path, monkeypatch):
+    from svg_ear_compile.tuner import _tune
+    from svg_ear_compile.tuner._tune import PER_LAYER_SHARE, search_deadlines
+
+    assert search_deadlines(100.0, None, 6) == (None, None)
+    assert search_deadlines(100.0, 50.0, 6) == (100.0 + PER_LAYER_SHARE * 50.0, 150.0)
+    assert search_deadlines(100.0, 50.0, 0) == (150.0, 150.0)  # no one-config stage: all of it
+
+    class Stop(Exception):
+        pass
+
+    seen = []
+
+    def search(tasks, job, *args):
+        seen.append(job["deadline"])
+        raise Stop
+
+    monkeypatch.setattr(_tune, "_search", search)
+    settings = TuneSettings(model="tests.tuner._toy:tiny_wan_2_layers", out=str(tmp_path), psnr_target=TARGET,
+                            steps=2, seeds=[0], timeout=1000.0, min_seq_len=0, workers=1, device="cpu",
+                            uniform_trials=2, plot=False)
+    started = time.time()
+    with pytest.raises(Stop):
+        tune(settings)
+    assert started + PER_LAYER_SHARE * 1000.0 <= seen[0] <= time.time() + PER_LAYER_SHARE * 1000.0
