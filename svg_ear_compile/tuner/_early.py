@@ -41,7 +41,9 @@ def early_steps(steps: int) -> int:
 
 def cut_timestep(steps: int) -> float:
     """The timestep between the last early step and the first late one of the tuner's Euler schedule
-    (step ``s`` of ``N`` runs at ``1000·(1 − s/N)``): a midpoint, so rounding cannot move a step across."""
+    (step ``s`` of ``N`` runs at ``1000·(1 − s/N)``): a midpoint, so rounding cannot move a step across.
+    The profile keeps this timestep (a noise level), not a step count: a scheduler that spends more of
+    its steps at high noise (a flow shift) runs more of them with the early budget."""
     return 1000.0 * (1.0 - (early_steps(steps) - 0.5) / steps)
 
 
