@@ -105,6 +105,22 @@ def searched_uniform(profile: Any) -> dict[str, Any] | None:
     return None if found is None else dict(found["params"])
 
 
+def profile_guidance(profile: Any, scale: float | None = None, calls: str | None = None) -> Guidance:
+    """The guidance ``profile`` was tuned with (``end_to_end.guidance`` and ``guidance_batched``), unless
+    ``scale`` or ``calls`` (``"two"`` or ``"batched"``) override it; a bad scale raises TunerError."""
+    tuned_with = profile.end_to_end
+    calls = calls or ("batched" if tuned_with.get("guidance_batched") else "two")
+    return Guidance(tuned_with.get("guidance", 1.0) if scale is None else scale, batched=calls == "batched")
+
+
+def check_same_model(parser: argparse.ArgumentParser, path: str, profile: Any, tune_model: TuneModel,
+                     model: str) -> None:
+    """A parser error unless the profile at ``path`` was tuned for ``model`` (its config hash)."""
+    if profile.model.config_hash != tune_model.config_hash():
+        parser.error(f"--profile {path} was tuned for another model (config hash "
+                     f"{profile.model.config_hash}, --model {model} has {tune_model.config_hash()})")
+
+
 def _run(forward: Any, inputs: dict[str, Any], steps: int, device: torch.device,
          guidance: Guidance) -> tuple[torch.Tensor, float]:
     """One whole denoising run from cold centroid caches: final latents and wall time in ms."""
@@ -192,21 +208,16 @@ def main(argv: list[str] | None = None) -> dict:
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     profile = read_profile(args.profile)
     others = [read_profile(path) for path in args.other_profile]
-    tuned_with = profile.end_to_end
-    calls = args.guidance_calls or ("batched" if tuned_with.get("guidance_batched") else "two")
     try:
-        guidance = Guidance(tuned_with.get("guidance", 1.0) if args.guidance is None else args.guidance,
-                            batched=calls == "batched")
+        guidance = profile_guidance(profile, args.guidance, args.guidance_calls)
     except TunerError as error:
         parser.error(str(error))
     tune_model = load_model(args.model, resolution=args.resolution, device=device, dtype=dtype)
     for path, tuned in ((args.profile, profile), *zip(args.other_profile, others, strict=True)):
-        if tuned.model.config_hash != tune_model.config_hash():
-            parser.error(f"--profile {path} was tuned for another model (config hash "
-                         f"{tuned.model.config_hash}, --model {args.model} has {tune_model.config_hash()})")
+        check_same_model(parser, path, tuned, tune_model, args.model)
+    named = {"tuned": profile, **{f"tuned{number}": other for number, other in enumerate(others, 2)}}
     try:
-        searched = {name: params for name, tuned in zip(["tuned", *(f"tuned{n}" for n in range(2, len(others) + 2))],
-                                                         [profile, *others], strict=True)
+        searched = {name: params for name, tuned in named.items()
                     if args.searched and (params := searched_uniform(tuned)) is not None}
         configs = configs_to_run(profile.config(), profile.model.seq_len, args.budgets, args.variant,
                                  args.tuned_variant, [other.config() for other in others], searched, args.plain)

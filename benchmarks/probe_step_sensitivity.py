@@ -27,13 +27,14 @@ from typing import Any
 
 import torch
 from _timing import describe_device, markdown_table, write_json
-from bench_tuned import LONG_PROFILE
+from bench_tuned import LONG_PROFILE, check_same_model, profile_guidance
 
 from svg_ear_compile import SvgEarConfig
 from svg_ear_compile.ops import reset_centroid_caches
 from svg_ear_compile.profiles import read_profile
+from svg_ear_compile.tuner._allocate import squared_error
 from svg_ear_compile.tuner._end_to_end import compiled, final_psnr
-from svg_ear_compile.tuner._model import Guidance, denoise, load_model
+from svg_ear_compile.tuner._model import denoise, load_model
 
 
 def scaled_budgets(config: SvgEarConfig, ratio: float) -> SvgEarConfig:
@@ -53,11 +54,6 @@ def periods_of(steps: int, periods: int) -> list[range]:
         raise ValueError(f"--periods {periods}: must be between 1 and --steps ({steps})")
     bounds = [round(steps * k / periods) for k in range(periods + 1)]
     return [range(bounds[k], bounds[k + 1]) for k in range(periods)]
-
-
-def error_of(psnr_db: float) -> float:
-    """The final latents' mean squared error relative to the dense range², ``10^(−PSNR/10)``."""
-    return 10.0 ** (-psnr_db / 10.0)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -82,11 +78,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     profile = read_profile(args.profile)
-    tuned_with = profile.end_to_end
-    guidance = Guidance(tuned_with.get("guidance", 1.0), batched=bool(tuned_with.get("guidance_batched")))
+    guidance = profile_guidance(profile)
     tune_model = load_model(args.model, resolution=args.resolution, device=device, dtype=dtype)
-    if profile.model.config_hash != tune_model.config_hash():
-        parser.error(f"--profile {args.profile} was tuned for another model")
+    check_same_model(parser, args.profile, profile, tune_model, args.model)
     seeds_inputs = [tune_model.inputs_for(seed) for seed in args.seeds]
     base_config = profile.config()
     forwards = {"dense": compiled(tune_model, None), "profile": compiled(tune_model, base_config),
@@ -115,7 +109,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for index, steps in enumerate(periods):
         psnr_db = final_psnr(finals(steps), dense)
         rows.append({"period": index, "steps": [steps.start, steps.stop - 1], "psnr_db": psnr_db,
-                     "sensitivity": error_of(psnr_db) - error_of(profile_db)})
+                     "sensitivity": squared_error(psnr_db) - squared_error(profile_db)})
         print(f"period {index} (steps {steps.start}-{steps.stop - 1}) at {args.ratio:g}x: PSNR {psnr_db:.2f} dB",
               flush=True)
     total = sum(row["sensitivity"] for row in rows)

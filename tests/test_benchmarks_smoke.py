@@ -407,6 +407,7 @@ def test_probe_step_sensitivity_scales_the_budgets_of_one_period_only(tmp_path, 
     probe = pytest.importorskip("probe_step_sensitivity")
     pytest.importorskip("optuna")
     from svg_ear_compile.ops import reset_centroid_caches
+    from svg_ear_compile.profiles import read_profile
     from svg_ear_compile.tuner._end_to_end import compiled, final_psnr
     from svg_ear_compile.tuner._model import denoise, load_model
 
@@ -422,7 +423,7 @@ def test_probe_step_sensitivity_scales_the_budgets_of_one_period_only(tmp_path, 
 
     # One period over every step: the scaled profile alone, run here directly.
     whole = probe.main([*common, "--periods", "1", "--ratio", "0.25"])["periods"][0]
-    scaled = probe.scaled_budgets(read_profile_config(profile), 0.25)
+    scaled = probe.scaled_budgets(read_profile(profile).config(), 0.25)
     assert (scaled.layer_overrides[0]["budget"], scaled.layer_overrides[1]["budget"]) == (0.1, 0.075)
     inputs = tune_model.inputs_for(0)
     dense = [denoise(compiled(tune_model, None), inputs, 3).float()]
@@ -434,9 +435,3 @@ def test_probe_step_sensitivity_scales_the_budgets_of_one_period_only(tmp_path, 
     with pytest.raises(SystemExit):
         probe.main([*common, "--periods", "4"])
     assert "--periods 4: must be between 1 and --steps (3)" in capsys.readouterr().err
-
-
-def read_profile_config(path):
-    from svg_ear_compile.profiles import read_profile
-
-    return read_profile(path).config()

@@ -442,12 +442,13 @@ def schedule_over_steps(check: Callable[[list[LayerChoice]], _end_to_end.EndToEn
         return choices, result, None
     progress.phase("budget schedule over steps (end-to-end checks)", len(EARLY_BOOSTS) * LATE_CHECKS + REFINE_CHECKS)
     measured: dict[tuple[float, float], tuple[list[LayerChoice], _end_to_end.EndToEnd]] = {}
+    cut = round(cut_timestep(steps), 3)
 
     def check_schedule(boost: float, share: float) -> float:
         candidate = [dataclasses.replace(c, config={
             **c.config, "budget": _four_digits(c.config["budget"] * share),
             "early_budget": _four_digits(min(1.0, c.config["budget"] * boost)),
-            "early_above_timestep": round(cut_timestep(steps), 3)}) if index in scheduled else c
+            "early_above_timestep": cut}) if index in scheduled else c
             for index, c in enumerate(choices)]
         measured[boost, share] = candidate, check(candidate)
         outcome = measured[boost, share][1]
