@@ -14,8 +14,8 @@ of the ``N`` steps (``SvgEarConfig.early_budget``, above the timestep cut betwee
 ``m ∈ [LATE_FLOOR, 1]`` that keeps the final PSNR ≥ the target is bisected on a log scale in
 ``LATE_CHECKS`` end-to-end checks (the final PSNR grows with ``m``); of the pairs met, the one with the
 least work ``E·u + (N − E)·m`` (budget × steps, what the attention kernel's time follows) is kept, if it
-is less than the unscheduled ``N``, and its share bisected ``REFINE_CHECKS`` times more (on the fixture
-three halvings left 0.6–0.9 dB above the target unspent).
+is less than the unscheduled ``N``. What its coarse share leaves above the target is spent after it, on
+every budget at once (:mod:`._scale`).
 
     >>> early_steps(20), round(cut_timestep(20), 1)
     (5, 775.0)
@@ -31,7 +31,6 @@ EARLY_FRACTION = 0.25  # the fixture's first 5 of 20 steps carried 90% of the er
 EARLY_BOOSTS = (1.0, 2.0)  # early budgets as multiples of the start's: 2 buys slack for smaller late ones
 LATE_FLOOR = 0.125
 LATE_CHECKS = 3
-REFINE_CHECKS = 2  # more halvings for the cheapest boost met: what its coarse share left unspent
 
 
 def early_steps(steps: int) -> int:
@@ -61,8 +60,8 @@ class Schedule:
 def schedule_budgets(check: Callable[[float, float], float], steps: int, target_db: float) -> Schedule | None:
     """The cheapest schedule met: ``check(boost, late_share)`` runs the model end to end with the early
     budgets × boost and the late ones × late_share and returns the final PSNR. Each boost gets
-    ``LATE_CHECKS`` halvings of its share's log range; the cheapest one met then ``REFINE_CHECKS`` more.
-    None when no schedule meets ``target_db`` with less work than none (or every step is early)."""
+    ``LATE_CHECKS`` halvings of its share's log range; the cheapest one met is kept. None when no
+    schedule meets ``target_db`` with less work than none (or every step is early)."""
     early = early_steps(steps)
     if early >= steps:
         return None
@@ -89,7 +88,5 @@ def schedule_budgets(check: Callable[[float, float], float], steps: int, target_
     if not met:
         return None
     best = min(met, key=work)
-    for _ in range(REFINE_CHECKS):
-        halve(best)
     share, psnr_db = brackets[best][2]
     return Schedule(early, cut_timestep(steps), best, share, psnr_db, work(best), checks)

@@ -39,9 +39,10 @@ from ..profiles import LayerResult, Profile, ProfileError, write_profile
 from . import _end_to_end
 from ._allocate import DEFAULT_EXPONENT, PROBE_RATIO, VERIFY_CHECKS, budget_exponent, trade_budgets
 from ._calibration import capture
-from ._early import EARLY_BOOSTS, LATE_CHECKS, REFINE_CHECKS, cut_timestep, schedule_budgets
+from ._early import EARLY_BOOSTS, LATE_CHECKS, cut_timestep, schedule_budgets
 from ._model import Guidance, TunerError, load_model
 from ._objective import LayerEvaluator
+from ._scale import CLOSE_DB, SCALE_CHECKS, scale_to_target
 from ._search import EXACT_LAYER, LayerChoice, Task, choose, completed, open_storage, study_name
 from ._search_space import BUDGET_RANGE, SearchSpace, uniform_config
 from ._uniform import consensus, search_uniform
@@ -304,7 +305,7 @@ def tune(settings: TuneSettings, progress: Progress | None = None) -> TuneResult
             choices = [_measured(calibration, base, c, uniform_search.params, device, repeats, job["run_calls"])
                        for c in _with_config(choices, uniform_search.params, candidates)]
             result = _end_to_end.EndToEnd(uniform_search.psnr_db, uniform_search.dense_ms, uniform_search.sparse_ms)
-    slack_records, finalist_record = {"budget_trading": None, "step_schedule": None}, []
+    slack_records, finalist_record = {"budget_trading": None, "step_schedule": None, "budget_scale": None}, []
     if result.psnr_db >= settings.psnr_target and sparse:
         by_uniform = chosen_by == "uniform search"
         exponent = budget_exponent(uniform_search.budget_curve) if by_uniform else DEFAULT_EXPONENT
@@ -412,9 +413,10 @@ def spend_slack(check: Callable[[list[LayerChoice]], _end_to_end.EndToEnd], choi
     """Turn a result's PSNR above ``target`` into speed, end to end: routing reuse per layer
     (:func:`refine_per_layer`), then budget traded between layers (:func:`trade_between_layers`), or,
     where no allocation was verified, smaller budgets one layer at a time, then a budget schedule over
-    the ``steps`` (:func:`schedule_over_steps`). Their checks run untimed (``check(choices, timed=False)``:
-    the PSNR alone decides); what they end with is timed once. Returns the chosen layers, their result and
-    what the profile records (``budget_trading``, ``step_schedule``)."""
+    the ``steps`` (:func:`schedule_over_steps`), then every budget scaled down to the target
+    (:func:`scale_budgets`). Their checks run untimed (``check(choices, timed=False)``: the PSNR alone
+    decides); what they end with is timed once. Returns the chosen layers, their result and what the
+    profile records (``budget_trading``, ``step_schedule``, ``budget_scale``)."""
     def psnr_only(candidate: list[LayerChoice]) -> _end_to_end.EndToEnd:
         return check(candidate, timed=False)
 
@@ -426,8 +428,9 @@ def spend_slack(check: Callable[[list[LayerChoice]], _end_to_end.EndToEnd], choi
         choices, result = refine_per_layer(psnr_only, choices, result, target, max_refresh, history, progress,
                                            kinds=("budget",))
     choices, result, schedule = schedule_over_steps(psnr_only, choices, result, target, steps, history, progress)
+    choices, result, scale = scale_budgets(psnr_only, choices, result, target, exponent, history, progress)
     return (choices, (start if result is start else check(choices)),
-            {"budget_trading": trading, "step_schedule": schedule})
+            {"budget_trading": trading, "step_schedule": schedule, "budget_scale": scale})
 
 
 def schedule_over_steps(check: Callable[[list[LayerChoice]], _end_to_end.EndToEnd], choices: list[LayerChoice],
@@ -440,7 +443,7 @@ def schedule_over_steps(check: Callable[[list[LayerChoice]], _end_to_end.EndToEn
     scheduled = [index for index, c in enumerate(choices) if c.config != EXACT_LAYER and "budget" in c.config]
     if not scheduled:
         return choices, result, None
-    progress.phase("budget schedule over steps (end-to-end checks)", len(EARLY_BOOSTS) * LATE_CHECKS + REFINE_CHECKS)
+    progress.phase("budget schedule over steps (end-to-end checks)", len(EARLY_BOOSTS) * LATE_CHECKS)
     measured: dict[tuple[float, float], tuple[list[LayerChoice], _end_to_end.EndToEnd]] = {}
     cut = round(cut_timestep(steps), 3)
 
@@ -464,6 +467,38 @@ def schedule_over_steps(check: Callable[[list[LayerChoice]], _end_to_end.EndToEn
                                                               for b, m in measured]}
     record = {"applied": True, **dataclasses.asdict(schedule)}
     return (*measured[schedule.boost, schedule.late_share], record)
+
+
+def scale_budgets(check: Callable[[list[LayerChoice]], _end_to_end.EndToEnd], choices: list[LayerChoice],
+                  result: _end_to_end.EndToEnd, target: float, exponent: float,
+                  history: list[dict[str, float]], progress: Progress
+                  ) -> tuple[list[LayerChoice], _end_to_end.EndToEnd, dict[str, Any] | None]:
+    """Every sparse layer's budget (and early budget) × one factor, the smallest that keeps the final
+    PSNR ≥ ``target`` (:func:`._scale.scale_to_target`). Returns the chosen layers (unchanged unless a
+    factor was met), their end-to-end result, and what the profile records of it (None: no budgets, or
+    too little slack to try)."""
+    scaled = [index for index, c in enumerate(choices) if c.config != EXACT_LAYER and "budget" in c.config]
+    if not scaled or result.psnr_db - target <= CLOSE_DB:
+        return choices, result, None
+    progress.phase("every budget scaled to the target (end-to-end checks)", SCALE_CHECKS)
+    measured: dict[float, tuple[list[LayerChoice], _end_to_end.EndToEnd]] = {}
+
+    def check_factor(factor: float) -> float:
+        candidate = [dataclasses.replace(c, config={**c.config, **{
+            key: _four_digits(min(1.0, c.config[key] * factor)) for key in ("budget", "early_budget")
+            if key in c.config}}) if index in scaled else c for index, c in enumerate(choices)]
+        measured[factor] = candidate, check(candidate)
+        outcome = measured[factor][1]
+        history.append({"round": history[-1]["round"], "budget_scale": factor, "psnr_db": outcome.psnr_db,
+                        "dense_ms": outcome.dense_ms, "sparse_ms": outcome.sparse_ms})
+        progress.update(len(measured), f"budgets x{factor:.3g}: {outcome.psnr_db:.2f} dB{_time_text(outcome)}")
+        return outcome.psnr_db
+
+    found = scale_to_target(check_factor, result.psnr_db, target_db=target, exponent=exponent)
+    record = {"applied": found is not None, "checks": [[f, m[1].psnr_db] for f, m in measured.items()]}
+    if found is None:
+        return choices, result, record
+    return (*measured[found.factor], {**record, "factor": found.factor, "psnr_db": found.psnr_db})
 
 
 def trade_between_layers(check: Callable[[list[LayerChoice]], _end_to_end.EndToEnd], choices: list[LayerChoice],

@@ -137,8 +137,8 @@ def _summary(result) -> str:
 
 def _slack_lines(e2e: dict) -> list[str]:
     """How the end-to-end result spent its PSNR above the target: each finalist's start and end, the
-    budget trading's measured sensitivities (each layer's share of the final error it adds), and the
-    budget schedule over steps."""
+    budget trading's measured sensitivities (each layer's share of the final error it adds), the
+    budget schedule over steps, and the factor every budget was scaled by at the end."""
     lines = []
     finalists = e2e.get("finalists") or []
     for number, finalist in enumerate(finalists, 1):
@@ -159,6 +159,11 @@ def _slack_lines(e2e: dict) -> list[str]:
             f"the first {schedule['early_steps']} steps at {schedule['boost']:g}x their budgets, the later ones at "
             f"{schedule['late_share']:.3g}x, reach {schedule['psnr_db']:.2f} dB" if schedule["applied"] else
             "none met the target"))
+    scale = e2e.get("budget_scale")
+    if scale:
+        lines.append("every budget scaled (kept finalist): " + (
+            f"x{scale['factor']:.3g} reaches {scale['psnr_db']:.2f} dB" if scale["applied"] else
+            "no smaller factor met the target"))
     return lines
 
 

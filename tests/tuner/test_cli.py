@@ -144,6 +144,10 @@ def test_summary_says_how_the_slack_was_spent():
         "0.273x, reach 30.05 dB"]
     assert _slack_lines({"step_schedule": {"applied": False, "checks": []}}) == [
         "budget schedule over steps (kept finalist): none met the target"]
+    assert _slack_lines({"budget_scale": {"applied": True, "factor": 0.8123, "psnr_db": 30.12}}) == [
+        "every budget scaled (kept finalist): x0.812 reaches 30.12 dB"]
+    assert _slack_lines({"budget_scale": {"applied": False, "checks": [[0.8, 29.5]]}}) == [
+        "every budget scaled (kept finalist): no smaller factor met the target"]
     assert _slack_lines({}) == []  # every layer exact, or the target missed: nothing was spent
 
 

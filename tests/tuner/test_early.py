@@ -9,7 +9,6 @@ from svg_ear_compile.tuner._early import (
     EARLY_BOOSTS,
     LATE_CHECKS,
     LATE_FLOOR,
-    REFINE_CHECKS,
     cut_timestep,
     early_steps,
     schedule_budgets,
@@ -38,7 +37,7 @@ def _smallest_met(boost: float, target: float, halvings: int) -> float | None:
 
 
 @pytest.mark.parametrize("target", [29.0, 29.5, 30.0, 31.5])
-def test_the_cheapest_schedule_met_is_kept_and_refined(target):
+def test_the_cheapest_schedule_met_is_kept(target):
     steps, expected = 20, None
     for boost in EARLY_BOOSTS:
         share = _smallest_met(boost, target, LATE_CHECKS)
@@ -49,12 +48,12 @@ def test_the_cheapest_schedule_met_is_kept_and_refined(target):
     if expected is None:
         assert schedule is None
         return
-    share = _smallest_met(expected[0], target, LATE_CHECKS + REFINE_CHECKS)
+    share = _smallest_met(expected[0], target, LATE_CHECKS)
     assert (schedule.boost, schedule.late_share, schedule.work) == pytest.approx(
         (expected[0], share, 5 * expected[0] + 15 * share))
     assert schedule.psnr_db == _final_psnr(schedule.boost, schedule.late_share) >= target
     assert (schedule.early_steps, schedule.early_above_timestep) == (5, cut_timestep(steps))
-    assert len(schedule.checks) == len(EARLY_BOOSTS) * LATE_CHECKS + REFINE_CHECKS
+    assert len(schedule.checks) == len(EARLY_BOOSTS) * LATE_CHECKS
 
 
 def test_no_schedule_without_late_steps_or_when_none_is_met():
@@ -92,7 +91,7 @@ def test_the_tuners_wrapper_schedules_every_sparse_layer_and_records_it():
         assert config["early_above_timestep"] == pytest.approx(cut_timestep(20))
         assert config["refresh_every"] == 6
     assert result.psnr_db == pytest.approx(expected.psnr_db, abs=0.05)  # budgets rounded to 4 digits
-    assert sum("step_schedule" in h for h in history) == len(EARLY_BOOSTS) * LATE_CHECKS + REFINE_CHECKS
+    assert sum("step_schedule" in h for h in history) == len(EARLY_BOOSTS) * LATE_CHECKS
     assert start[0].config == {"budget": 0.16, "refresh_every": 6}  # nothing changed in place
     unchanged = schedule_over_steps(check, start, initial, 99.0, 20, history, progress)
     assert unchanged[:2] == (start, initial) and not unchanged[2]["applied"]
