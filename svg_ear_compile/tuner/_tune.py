@@ -278,6 +278,7 @@ def tune(settings: TuneSettings, progress: Progress | None = None) -> TuneResult
         progress.phase("relaxing the raised targets (end-to-end checks)", RELAX_STEPS)
         choices, result, relaxed_db = relax_targets(choose_all, check, choices, result, round_, raised_db,
                                                     settings.psnr_target, rounds, progress)
+    searched = choices  # each measured on its layer's samples by its trials
     chosen_by, uniform_search = "per-layer search", None
     candidates = _end_to_end_candidates(choices)
     sparse = bool(candidates)
@@ -302,8 +303,7 @@ def tune(settings: TuneSettings, progress: Progress | None = None) -> TuneResult
         if uniform_search is not None and (result.psnr_db < settings.psnr_target
                                            or uniform_search.sparse_ms < result.sparse_ms):
             chosen_by = "uniform search"
-            choices = [_measured(calibration, base, c, uniform_search.params, device, repeats, job["run_calls"])
-                       for c in _with_config(choices, uniform_search.params, candidates)]
+            choices = _with_config(choices, uniform_search.params, candidates)
             result = _end_to_end.EndToEnd(uniform_search.psnr_db, uniform_search.dense_ms, uniform_search.sparse_ms)
     slack_records, finalist_record = {"budget_trading": None, "step_schedule": None, "budget_scale": None}, []
     if result.psnr_db >= settings.psnr_target and sparse:
@@ -311,8 +311,7 @@ def tune(settings: TuneSettings, progress: Progress | None = None) -> TuneResult
         exponent = budget_exponent(uniform_search.budget_curve) if by_uniform else DEFAULT_EXPONENT
         finalists = [(choices, result, exponent)]
         if by_uniform and (runner_up := uniform_search.runner_up) is not None:
-            finalists.append(([_measured(calibration, base, c, runner_up.params, device, repeats, job["run_calls"])
-                               for c in _with_config(choices, runner_up.params, candidates)],
+            finalists.append((_with_config(choices, runner_up.params, candidates),
                               _end_to_end.EndToEnd(runner_up.psnr_db, runner_up.dense_ms, runner_up.sparse_ms),
                               budget_exponent(runner_up.budget_curve)))
         outcomes = [spend_slack(check, *finalist, settings.psnr_target, settings.max_refresh, settings.steps, rounds,
@@ -322,9 +321,9 @@ def tune(settings: TuneSettings, progress: Progress | None = None) -> TuneResult
         finalist_record = [{"start_psnr_db": f[1].psnr_db, "start_ms": f[1].sparse_ms, "psnr_db": o[1].psnr_db,
                             "sparse_ms": o[1].sparse_ms, "chosen": f is start}
                            for f, o in zip(finalists, outcomes, strict=True)]
-        choices = [c if c.config == measured.config else _measured(calibration, base, c, c.config, device, repeats,
-                                                                    job["run_calls"])
-                   for c, measured in zip(choices, start[0], strict=True)]
+    choices = [c if c.config == s.config else
+               _measured(calibration, base, c, c.config, device, repeats, job["run_calls"])
+               for c, s in zip(choices, searched, strict=True)]
     uniform = _uniform_baselines(settings, tune_model, base, calibration, conditions, progress)
     profile = Profile(
         device=device_name, model=signature, base_config=_base_fields(settings),
@@ -589,6 +588,9 @@ def refine_per_layer(check: Callable[[list[LayerChoice]], _end_to_end.EndToEnd],
     where that misses steps up one call at a time below it (:func:`_cheaper`); then budget ×
     ``BUDGET_STEP``. A layer stops at its first miss of each kind.
 
+    Before the layers one by one, every layer that can reuse routing longer tries ``max_refresh`` in
+    one check (all six layers of the fixture took it, twice); where that misses, layer by layer.
+
     Every move does a subset of the work, so only the PSNR decides; run times are recorded, not
     compared (one run's noise, 5–12% on an H100, exceeds one layer's saving). How long a layer's
     attention pattern lasts across steps, and how much of its error the final output tolerates,
@@ -598,31 +600,41 @@ def refine_per_layer(check: Callable[[list[LayerChoice]], _end_to_end.EndToEnd],
     progress.phase("per-layer refinement (end-to-end checks)", 0)
     done = 0
 
-    def attempt(index: int, move: dict[str, Any], kind: str) -> bool:
-        """Check layer ``index`` with ``move``; keep it when the final PSNR holds."""
+    def attempt(moves: dict[int, dict[str, Any]], kind: str) -> bool:
+        """Check the layers at ``moves``' indices with their moved configs; keep them all when the final
+        PSNR holds."""
         nonlocal choices, result, done
-        layer = choices[index]
-        candidate = _with_config(choices, move, {index})
+        candidate = list(choices)
+        for index, move in moves.items():
+            candidate[index] = dataclasses.replace(choices[index], config=move)
         measured = check(candidate)
         done += 1
-        history.append({"round": history[-1]["round"], "layer": layer.layer, kind: move[kind],
-                        "psnr_db": measured.psnr_db, "dense_ms": measured.dense_ms, "sparse_ms": measured.sparse_ms})
+        layers = [choices[index].layer for index in moves]
+        value = next(iter(moves.values()))[kind]
+        which = {"layer": layers[0]} if len(layers) == 1 else {"layers": layers}
+        history.append({"round": history[-1]["round"], **which, kind: value, "psnr_db": measured.psnr_db,
+                        "dense_ms": measured.dense_ms, "sparse_ms": measured.sparse_ms})
         kept = measured.psnr_db >= target
-        progress.update(done, f"layer {layer.layer} {kind}={move[kind]:.3g}: {measured.psnr_db:.2f} dB"
+        named = f"layer {layers[0]}" if len(layers) == 1 else "layers " + ", ".join(map(str, layers))
+        progress.update(done, f"{named} {kind}={value:.3g}: {measured.psnr_db:.2f} dB"
                               f"{_time_text(measured)} ({'kept' if kept else 'not kept'})")
         if kept:
             choices, result = candidate, measured
         return kept
 
+    longer = {index: {**choices[index].config, "refresh_every": max_refresh} for index in sparse
+              if choices[index].config.get("refresh_every", 1) < max_refresh - 1}
+    if "refresh_every" in kinds and len(longer) > 1:
+        attempt(longer, "refresh_every")
     for index in sparse:
         refresh_cap = max_refresh
         config = choices[index].config
         if "refresh_every" in kinds and config.get("refresh_every", 1) < max_refresh - 1 and not attempt(
-                index, {**config, "refresh_every": max_refresh}, "refresh_every"):
+                {index: {**config, "refresh_every": max_refresh}}, "refresh_every"):
             refresh_cap = max_refresh - 1  # the longest reuse missed: step up below it
         for kind, cap in (("refresh_every", refresh_cap), ("budget", max_refresh)):
             while kind in kinds and (move := _cheaper(choices[index].config, kind, cap)) is not None \
-                    and attempt(index, move, kind):
+                    and attempt({index: move}, kind):
                 pass
     return choices, result
 

@@ -249,7 +249,8 @@ def test_refinement_takes_each_layers_cheaper_neighbours_while_the_final_psnr_ho
     history = [{"round": 0, "psnr_db": 40.0, "dense_ms": 10.0, "sparse_ms": 5.0}]
     progress = type("P", (), {"phase": lambda *a: None, "update": lambda *a: None})()
     choices, result = refine_per_layer(check, start, check(start), 30.0, 4, history, progress)
-    # layer 0: refresh 4 at once (37 dB), 2 budget steps (31 dB; a 3rd gives 28); layer 2: refresh 4 misses
+    # every layer at refresh 4 in one check misses; then layer 0: refresh 4 at once (37 dB), 2 budget steps
+    # (31 dB; a 3rd gives 28); layer 2: refresh 4 misses
     # (29.875), then 2 and 3 hold (30.25; 4 is not tried again), a budget step misses; layer 3: refresh 4 and 2
     # miss, 2 budget steps (30.0 dB; a 3rd gives 29.875)
     assert choices[0].config == {"budget": pytest.approx(0.1 * BUDGET_STEP**2), "refresh_every": 4}
@@ -257,13 +258,18 @@ def test_refinement_takes_each_layers_cheaper_neighbours_while_the_final_psnr_ho
     assert choices[3].config == {"budget": pytest.approx(0.2 * BUDGET_STEP**2)}
     assert result.psnr_db == 30.0
     # the routing-reuse moves checked: the longest reuse at once, one call at a time below it where that missed
-    moves = [(h["layer"], h["refresh_every"]) for h in history[1:] if "refresh_every" in h]
-    assert moves == [(0, 4), (2, 4), (2, 2), (2, 3), (3, 4), (3, 2)]
-    assert len(checked) == 1 + (1 + 3) + (3 + 1) + (2 + 3) == len(history)
+    moves = [(h.get("layer", h.get("layers")), h["refresh_every"]) for h in history[1:] if "refresh_every" in h]
+    assert moves == [([0, 2, 3], 4), (0, 4), (2, 4), (2, 2), (2, 3), (3, 4), (3, 2)]
+    assert len(checked) == 1 + 1 + (1 + 3) + (3 + 1) + (2 + 3) == len(history)
     assert start[0].config == {"budget": 0.1}  # nothing changed in place
     reuse_only, _ = refine_per_layer(check, start, check(start), 30.0, 4, history, progress, kinds=("refresh_every",))
     assert [c.config for c in reuse_only] == [{"budget": 0.1, "refresh_every": 4}, EXACT_LAYER,
                                               {"budget": 0.2, "refresh_every": 4}, {"budget": 0.2}]  # more slack left
+    per_refresh.update({0: 0.5, 2: 0.5, 3: 0.5})  # now all three take refresh 4 (35.5 dB) in one check
+    checked.clear()
+    together, _ = refine_per_layer(check, start, check(start), 35.0, 4, history, progress, kinds=("refresh_every",))
+    assert [c.config.get("refresh_every") for c in together] == [4, None, 4, 4] and len(checked) == 2
+    per_refresh.update({0: 1.0, 2: 0.375, 3: 20.0})
     budget_only, _ = refine_per_layer(check, start, check(start), 30.0, 4, history, progress, kinds=("budget",))
     assert [c.config.get("refresh_every", 1) for c in budget_only if c.config != EXACT_LAYER] == [1, 1, 1]
     assert [budget_only[i].config["budget"] for i in (0, 2, 3)] == pytest.approx(  # 31 dB, then 30 dB: no slack left
