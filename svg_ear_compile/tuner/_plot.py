@@ -59,8 +59,8 @@ def write_pareto_png(path: pathlib.Path, layers: list[Any], rounds: list[dict[st
         axis.set_xlabel("op latency (ms)", fontsize=8)
         axis.set_ylabel("attention PSNR (dB)", fontsize=8)
     model_axis = flat[len(layers)]
-    stages = ("relax_db", "uniform_search", "probe", "allocation", "refresh_every", "budget", "step_schedule",
-              "budget_scale")  # the last two run untimed: nothing to draw
+    stages = ("relax_db", "uniform_search", "probe", "allocation", "refresh_every", "budget", "exact_centroids",
+              "step_schedule", "budget_scale")  # the last three run untimed: nothing to draw
     tuned = [r for r in rounds if not any(stage in r for stage in stages)]
     relaxed = [r for r in rounds if "relax_db" in r]
     uniform_trials = [r for r in rounds if "uniform_search" in r]

@@ -410,18 +410,20 @@ def spend_slack(check: Callable[[list[LayerChoice]], _end_to_end.EndToEnd], choi
                 history: list[dict[str, float]], progress: Progress
                 ) -> tuple[list[LayerChoice], _end_to_end.EndToEnd, dict[str, Any]]:
     """Turn a result's PSNR above ``target`` into speed, end to end: routing reuse per layer
-    (:func:`refine_per_layer`), then budget traded between layers (:func:`trade_between_layers`), or,
-    where no allocation was verified, smaller budgets one layer at a time, then a budget schedule over
-    the ``steps`` (:func:`schedule_over_steps`), then every budget scaled down to the target
-    (:func:`scale_budgets`). Their checks run untimed (``check(choices, timed=False)``: the PSNR alone
-    decides); what they end with is timed once. Returns the chosen layers, their result and what the
-    profile records (``budget_trading``, ``step_schedule``, ``budget_scale``)."""
+    (:func:`refine_per_layer`), fewer listed centroids (:func:`list_fewer_centroids`), then budget traded
+    between layers (:func:`trade_between_layers`), or, where no allocation was verified, smaller budgets
+    one layer at a time, then a budget schedule over the ``steps`` (:func:`schedule_over_steps`), then
+    every budget scaled down to the target (:func:`scale_budgets`). Their checks run untimed
+    (``check(choices, timed=False)``: the PSNR alone decides); what they end with is timed once. Returns
+    the chosen layers, their result and what the profile records (``budget_trading``, ``step_schedule``,
+    ``budget_scale``)."""
     def psnr_only(candidate: list[LayerChoice]) -> _end_to_end.EndToEnd:
         return check(candidate, timed=False)
 
     start = result
     choices, result = refine_per_layer(psnr_only, choices, result, target, max_refresh, history, progress,
                                        kinds=("refresh_every",))
+    choices, result = list_fewer_centroids(psnr_only, choices, result, target, history, progress)
     choices, result, trading = trade_between_layers(psnr_only, choices, result, target, exponent, history, progress)
     if trading is None or trading["budgets"] is None:
         choices, result = refine_per_layer(psnr_only, choices, result, target, max_refresh, history, progress,
@@ -466,6 +468,33 @@ def schedule_over_steps(check: Callable[[list[LayerChoice]], _end_to_end.EndToEn
                                                               for b, m in measured]}
     record = {"applied": True, **dataclasses.asdict(schedule)}
     return (*measured[schedule.boost, schedule.late_share], record)
+
+
+LISTED_CENTROIDS = 128  # the most the search space lists: the smallest step from every centroid
+
+
+def list_fewer_centroids(check: Callable[[list[LayerChoice]], _end_to_end.EndToEnd], choices: list[LayerChoice],
+                         result: _end_to_end.EndToEnd, target: float, history: list[dict[str, float]],
+                         progress: Progress) -> tuple[list[LayerChoice], _end_to_end.EndToEnd]:
+    """Every sparse layer that adds each skipped key cluster back through its own centroid logit
+    (``exact_centroids`` None, ``KC·(D + Dv)`` multiply-adds per query) lists only the
+    ``LISTED_CENTROIDS`` heaviest instead, the rest folded into one first-order logit
+    (``T·(D + Dv) + D·Dv``), in one end-to-end check, kept when the final PSNR holds. At 3% density and
+    1,024 key clusters every centroid is 35% of the kernel (``benchmarks/RESULTS.md``, tenth session);
+    the one-config stage's consensus start keeps every centroid."""
+    listing = {index: {**c.config, "exact_centroids": LISTED_CENTROIDS} for index, c in enumerate(choices)
+               if c.config != EXACT_LAYER and "exact_centroids" in c.config and c.config["exact_centroids"] is None
+               and c.config.get("num_k_clusters", 0) > LISTED_CENTROIDS}
+    if not listing:
+        return choices, result
+    progress.phase("fewer listed centroids (end-to-end check)", 1)
+    candidate = [dataclasses.replace(c, config=listing[i]) if i in listing else c for i, c in enumerate(choices)]
+    measured = check(candidate)
+    history.append({"round": history[-1]["round"], "exact_centroids": LISTED_CENTROIDS, "psnr_db": measured.psnr_db,
+                    "dense_ms": measured.dense_ms, "sparse_ms": measured.sparse_ms})
+    kept = measured.psnr_db >= target
+    progress.update(1, f"{LISTED_CENTROIDS} listed: {measured.psnr_db:.2f} dB ({'kept' if kept else 'not kept'})")
+    return (candidate, measured) if kept else (choices, result)
 
 
 def scale_budgets(check: Callable[[list[LayerChoice]], _end_to_end.EndToEnd], choices: list[LayerChoice],

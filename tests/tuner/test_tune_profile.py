@@ -452,3 +452,40 @@ def test_the_per_layer_search_leaves_the_one_config_stage_a_share_of_the_time_li
     with pytest.raises(Stop):
         tune(settings)
     assert started + PER_LAYER_SHARE * 1000.0 <= seen[0] <= time.time() + PER_LAYER_SHARE * 1000.0
+
+
+@pytest.mark.parametrize("listed_db", [29.9, 30.0])
+def test_fewer_listed_centroids_are_tried_in_one_check_and_kept_only_when_the_target_holds(listed_db):
+    from svg_ear_compile.tuner._end_to_end import EndToEnd
+    from svg_ear_compile.tuner._search import LayerChoice
+    from svg_ear_compile.tuner._tune import LISTED_CENTROIDS, list_fewer_centroids
+
+    every = {"num_k_clusters": 1024, "exact_centroids": None, "budget": 0.1}
+    start = [LayerChoice(0, every, 1.0, 40.0, None, 2.0, 1, []),
+             LayerChoice(1, EXACT_LAYER, 2.0, 99.0, None, 2.0, 1, []),
+             LayerChoice(2, {**every, "exact_centroids": 32}, 1.0, 40.0, None, 2.0, 1, []),  # lists fewer already
+             LayerChoice(3, {**every, "num_k_clusters": 128}, 1.0, 40.0, None, 2.0, 1, []),  # 128 lists them all
+             LayerChoice(4, {"budget": 0.1}, 1.0, 40.0, None, 2.0, 1, []),  # compensation off: no such field
+             LayerChoice(5, every, 1.0, 40.0, None, 2.0, 1, [])]
+    checked = []
+
+    def check(choices):
+        checked.append([c.config for c in choices])
+        return EndToEnd(listed_db, 10.0, float("nan"))
+
+    history = [{"round": 0, "psnr_db": 31.0, "dense_ms": 10.0, "sparse_ms": 5.0}]
+    progress = type("P", (), {"phase": lambda *a: None, "update": lambda *a: None})()
+    initial = EndToEnd(31.0, 10.0, 5.0)
+    choices, result = list_fewer_centroids(check, start, initial, 30.0, history, progress)
+    assert len(checked) == 1
+    assert [c.get("exact_centroids") if c != EXACT_LAYER else "exact" for c in checked[0]] == [
+        LISTED_CENTROIDS, "exact", 32, None, None, LISTED_CENTROIDS]
+    if listed_db >= 30.0:
+        assert [c.config for c in choices] == checked[0] and result.psnr_db == listed_db
+    else:
+        assert choices == start and result is initial
+    assert history[-1]["exact_centroids"] == LISTED_CENTROIDS and history[-1]["psnr_db"] == listed_db
+    assert start[0].config["exact_centroids"] is None  # nothing changed in place
+    none_to_list = [start[1], start[2], start[3], start[4]]
+    assert list_fewer_centroids(check, none_to_list, initial, 30.0, history, progress) == (none_to_list, initial)
+    assert len(checked) == 1
