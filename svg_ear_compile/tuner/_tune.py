@@ -480,7 +480,7 @@ def list_fewer_centroids(check: Callable[[list[LayerChoice]], _end_to_end.EndToE
     (``exact_centroids`` None, ``KC·(D + Dv)`` multiply-adds per query) lists only the
     ``LISTED_CENTROIDS`` heaviest instead, the rest folded into one first-order logit
     (``T·(D + Dv) + D·Dv``), in one end-to-end check, kept when the final PSNR holds. At 3% density and
-    1,024 key clusters every centroid is 35% of the kernel (``benchmarks/RESULTS.md``, tenth session);
+    1,024 key clusters every centroid is 35% of the kernel (``benchmarks/RESULTS.md``, ninth GPU session);
     the one-config stage's consensus start keeps every centroid."""
     listing = {index: {**c.config, "exact_centroids": LISTED_CENTROIDS} for index, c in enumerate(choices)
                if c.config != EXACT_LAYER and "exact_centroids" in c.config and c.config["exact_centroids"] is None
