@@ -74,13 +74,14 @@ def configs_to_run(profile_config: SvgEarConfig, seq_len: int, budgets: list[flo
                    variants: list[dict[str, Any]],
                    tuned_variants: list[dict[str, Any]] = (),
                    other_profiles: list[SvgEarConfig] = (),
-                   searched: dict[str, dict[str, Any]] | None = None,
+                   searched: list[dict[str, Any] | None] | None = None,
                    plain: bool = True) -> dict[str, SvgEarConfig | None]:
-    """Every config to time, by name. ``searched`` maps a profile's name (``tuned``, ``tuned2``, …) to the
-    params of its tuning run's best uniform config, which run for every layer over the profile's base."""
+    """Every config to time, by name. ``searched`` gives, for the profile and each other profile in turn
+    (``tuned``, ``tuned2``, …), the params of its tuning run's best uniform config (None: none), which run
+    for every layer over the profile's base."""
     base = profile_config.replace(layer_overrides={})
-    configs: dict[str, SvgEarConfig | None] = {"dense": None, "tuned": profile_config}
-    configs.update({f"tuned{number}": other for number, other in enumerate(other_profiles, 2)})
+    profiles = {"tuned": profile_config, **{f"tuned{number}": other for number, other in enumerate(other_profiles, 2)}}
+    configs: dict[str, SvgEarConfig | None] = {"dense": None, **profiles}
     per_layer = {field for override in profile_config.layer_overrides.values() for field in override}
     for variant in tuned_variants:
         clash = sorted(per_layer & set(variant))
@@ -94,8 +95,9 @@ def configs_to_run(profile_config: SvgEarConfig, seq_len: int, budgets: list[flo
             configs[f"uniform@{budget:g}"] = uniform
         for variant in variants:
             configs[f"uniform@{budget:g}+{_variant_name(variant)}"] = uniform.replace(**variant)
-    for name, params in (searched or {}).items():
-        configs[f"uniform@{params['budget']:.3g} ({name}'s search)"] = base.replace(**params)
+    for name, params in zip(profiles, searched or [None] * len(profiles), strict=True):
+        if params is not None:
+            configs[f"uniform@{params['budget']:.3g} ({name}'s search)"] = base.replace(**params)
     return configs
 
 
@@ -215,10 +217,8 @@ def main(argv: list[str] | None = None) -> dict:
     tune_model = load_model(args.model, resolution=args.resolution, device=device, dtype=dtype)
     for path, tuned in ((args.profile, profile), *zip(args.other_profile, others, strict=True)):
         check_same_model(parser, path, tuned, tune_model, args.model)
-    named = {"tuned": profile, **{f"tuned{number}": other for number, other in enumerate(others, 2)}}
+    searched = [searched_uniform(tuned) if args.searched else None for tuned in (profile, *others)]
     try:
-        searched = {name: params for name, tuned in named.items()
-                    if args.searched and (params := searched_uniform(tuned)) is not None}
         configs = configs_to_run(profile.config(), profile.model.seq_len, args.budgets, args.variant,
                                  args.tuned_variant, [other.config() for other in others], searched, args.plain)
     except (ValueError, TypeError) as error:  # a clash, a bad value or an unknown field

@@ -441,7 +441,7 @@ def schedule_over_steps(check: Callable[[list[LayerChoice]], _end_to_end.EndToEn
     """Every sparse layer with a budget keeps it (× a boost) for the early steps and runs a share of it
     after them (:func:`._early.schedule_budgets`). Returns the chosen layers (unchanged unless a schedule
     met ``target``), their end-to-end result, and what the profile records of it (None: no budgets)."""
-    scheduled = [index for index, c in enumerate(choices) if c.config != EXACT_LAYER and "budget" in c.config]
+    scheduled = _budgeted(choices)
     if not scheduled:
         return choices, result, None
     progress.phase("budget schedule over steps (end-to-end checks)", len(EARLY_BOOSTS) * LATE_CHECKS)
@@ -488,12 +488,7 @@ def list_fewer_centroids(check: Callable[[list[LayerChoice]], _end_to_end.EndToE
     if not listing:
         return choices, result
     progress.phase("fewer listed centroids (end-to-end check)", 1)
-    candidate = [dataclasses.replace(c, config=listing[i]) if i in listing else c for i, c in enumerate(choices)]
-    measured = check(candidate)
-    history.append({"round": history[-1]["round"], "exact_centroids": LISTED_CENTROIDS, "psnr_db": measured.psnr_db,
-                    "dense_ms": measured.dense_ms, "sparse_ms": measured.sparse_ms})
-    kept = measured.psnr_db >= target
-    progress.update(1, f"{LISTED_CENTROIDS} listed: {measured.psnr_db:.2f} dB ({'kept' if kept else 'not kept'})")
+    candidate, measured, kept = _check_moves(check, choices, listing, "exact_centroids", target, history, progress, 1)
     return (candidate, measured) if kept else (choices, result)
 
 
@@ -505,7 +500,7 @@ def scale_budgets(check: Callable[[list[LayerChoice]], _end_to_end.EndToEnd], ch
     PSNR ≥ ``target`` (:func:`._scale.scale_to_target`). Returns the chosen layers (unchanged unless a
     factor was met), their end-to-end result, and what the profile records of it (None: no budgets, or
     too little slack to try)."""
-    scaled = [index for index, c in enumerate(choices) if c.config != EXACT_LAYER and "budget" in c.config]
+    scaled = _budgeted(choices)
     if not scaled or result.psnr_db - target <= CLOSE_DB:
         return choices, result, None
     progress.phase("every budget scaled to the target (end-to-end checks)", SCALE_CHECKS)
@@ -538,7 +533,7 @@ def trade_between_layers(check: Callable[[list[LayerChoice]], _end_to_end.EndToE
     least two sparse layers have a budget. Returns the chosen layers (unchanged unless a verified
     allocation needs less budget in all), their end-to-end result, and what the profile records of it
     (None: nothing to trade)."""
-    trading = [index for index, c in enumerate(choices) if c.config != EXACT_LAYER and "budget" in c.config]
+    trading = _budgeted(choices)
     if len(trading) < 2:
         return choices, result, None
     progress.phase("budget trading between layers (end-to-end checks)", len(trading) + VERIFY_CHECKS)
@@ -630,23 +625,10 @@ def refine_per_layer(check: Callable[[list[LayerChoice]], _end_to_end.EndToEnd],
     done = 0
 
     def attempt(moves: dict[int, dict[str, Any]], kind: str) -> bool:
-        """Check the layers at ``moves``' indices with their moved configs; keep them all when the final
-        PSNR holds."""
+        """Keep the moved layers when the final PSNR holds."""
         nonlocal choices, result, done
-        candidate = list(choices)
-        for index, move in moves.items():
-            candidate[index] = dataclasses.replace(choices[index], config=move)
-        measured = check(candidate)
         done += 1
-        layers = [choices[index].layer for index in moves]
-        value = next(iter(moves.values()))[kind]
-        which = {"layer": layers[0]} if len(layers) == 1 else {"layers": layers}
-        history.append({"round": history[-1]["round"], **which, kind: value, "psnr_db": measured.psnr_db,
-                        "dense_ms": measured.dense_ms, "sparse_ms": measured.sparse_ms})
-        kept = measured.psnr_db >= target
-        named = f"layer {layers[0]}" if len(layers) == 1 else "layers " + ", ".join(map(str, layers))
-        progress.update(done, f"{named} {kind}={value:.3g}: {measured.psnr_db:.2f} dB"
-                              f"{_time_text(measured)} ({'kept' if kept else 'not kept'})")
+        candidate, measured, kept = _check_moves(check, choices, moves, kind, target, history, progress, done)
         if kept:
             choices, result = candidate, measured
         return kept
@@ -666,6 +648,33 @@ def refine_per_layer(check: Callable[[list[LayerChoice]], _end_to_end.EndToEnd],
                     and attempt({index: move}, kind):
                 pass
     return choices, result
+
+
+def _check_moves(check: Callable[[list[LayerChoice]], _end_to_end.EndToEnd], choices: list[LayerChoice],
+                 moves: dict[int, dict[str, Any]], kind: str, target: float, history: list[dict[str, float]],
+                 progress: Progress, done: int) -> tuple[list[LayerChoice], _end_to_end.EndToEnd, bool]:
+    """``choices`` with the layers at ``moves``' indices given their moved configs (``kind``: the field
+    moved), checked end to end, recorded in ``history`` and reported as check ``done``: the candidate, its
+    result, and whether the final PSNR holds ``target``."""
+    candidate = list(choices)
+    for index, move in moves.items():
+        candidate[index] = dataclasses.replace(choices[index], config=move)
+    measured = check(candidate)
+    layers = [choices[index].layer for index in moves]
+    value = next(iter(moves.values()))[kind]
+    which = {"layer": layers[0]} if len(layers) == 1 else {"layers": layers}
+    history.append({"round": history[-1]["round"], **which, kind: value, "psnr_db": measured.psnr_db,
+                    "dense_ms": measured.dense_ms, "sparse_ms": measured.sparse_ms})
+    kept = measured.psnr_db >= target
+    named = f"layer {layers[0]}" if len(layers) == 1 else "layers " + ", ".join(map(str, layers))
+    progress.update(done, f"{named} {kind}={value:.3g}: {measured.psnr_db:.2f} dB"
+                          f"{_time_text(measured)} ({'kept' if kept else 'not kept'})")
+    return candidate, measured, kept
+
+
+def _budgeted(choices: list[LayerChoice]) -> list[int]:
+    """The indices of the sparse layers whose config sets a budget: what the budget stages move."""
+    return [index for index, c in enumerate(choices) if c.config != EXACT_LAYER and "budget" in c.config]
 
 
 def _with_config(choices: list[LayerChoice], config: dict[str, Any], indices: Collection[int]) -> list[LayerChoice]:
