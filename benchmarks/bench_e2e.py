@@ -218,7 +218,7 @@ def bench_model(name: str, config: dict, latent_shape: tuple, args: argparse.Nam
     for label, overrides in [("", {}), *((f"[{name}]", dict(pairs)) for name, pairs in args.variant)]:
         budgets = [overrides.pop("budget")] if "budget" in overrides else args.budgets
         runs += [(f"svg_ear@{budget:g}{label}{copied}", "svg_ear", budget, overrides) for budget in budgets
-                 for copied in (*([COPIED] if args.copied_inputs else []), "")]
+                 for copied in ("", *([COPIED] if args.copied_inputs else []))]
     print(f"\n## {name}: {config['num_layers']} layers x {config['num_attention_heads']} heads x "
           f"{config['attention_head_dim']}, latent {latent_shape}, {tokens} video tokens, {dtype}, "
           f"{'regional' if args.regional else 'whole-model'} compile", flush=True)
