@@ -8,13 +8,12 @@ timing adds no host round trip between calls); on a CPU with ``time.perf_counter
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime
 import gc
 import json
 import statistics
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -124,20 +123,6 @@ def breakdown_table(breakdown: dict[str, Any], top: int = 15) -> str:
     kernels = markdown_table(["kernel", "launches per call", "ms per call"],
                              [[name[:90], f"{count:g}", f"{ms:.2f}"] for name, ms, count in breakdown["kernels"][:top]])
     return f"wall per call (profiled) {wall:.1f} ms\n\n{families}\n\n{kernels}\n"
-
-
-@contextlib.contextmanager
-def graph_inputs_copied(copied: bool) -> Iterator[None]:
-    """With ``copied``, the op's CUDA graphs copy every input into static buffers instead of reading the
-    attention inputs where they lie (``pipeline.READ_IN_PLACE``): the way to time both side by side."""
-    from svg_ear_compile import pipeline
-
-    reading = pipeline.READ_IN_PLACE
-    pipeline.READ_IN_PLACE = frozenset() if copied else reading
-    try:
-        yield
-    finally:
-        pipeline.READ_IN_PLACE = reading
 
 
 def describe_device(device: torch.device) -> str:

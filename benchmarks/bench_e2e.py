@@ -13,9 +13,7 @@ Runs per model, each compiled afresh in one process:
   (``sdpa_kernel(..., set_priority=True)``, which every run also gets);
 - ``svg_ear@d``: ``backend="svg_ear"`` with ``budget=d`` for each ``--budgets`` value, and
   ``svg_ear@d[NAME]`` with each ``--variant NAME FIELD=VALUE ...`` on top (several configs against one
-  dense baseline, in one process; a variant that sets ``budget`` runs at that budget only); with
-  ``--copied-inputs`` each again as ``svg_ear@d[copied inputs]``, its CUDA graphs copying the attention
-  inputs into static buffers instead of reading them where they lie;
+  dense baseline, in one process; a variant that sets ``budget`` runs at that budget only);
 - ``no_self_attn``: the same forward with video self-attention removed: a small Dynamo backend finds
   the attention calls ``svg_ear`` would rewrite (``svg_ear_compile.backend.plan``, the same
   find + classify) and replaces each by ``svg_ear_bench::attention_stand_in(q, k, v)``, an opaque op
@@ -70,7 +68,6 @@ from _timing import (
     config_field,
     describe_device,
     free_memory,
-    graph_inputs_copied,
     kernel_breakdown,
     markdown_table,
     median_ms,
@@ -82,7 +79,7 @@ from bench_wan_forward import TINY, WAN_1_3B
 import svg_ear_compile
 from svg_ear_compile import SvgEarConfig
 from svg_ear_compile.backend import plan
-from svg_ear_compile.ops import graph_replays, reset_centroid_caches
+from svg_ear_compile.ops import reset_centroid_caches
 
 WAN_14B = dict(WAN_1_3B, num_attention_heads=40, ffn_dim=13824, num_layers=40)
 MODELS = {  # name: (diffusers WanTransformer3DModel config, latent shape (B, C, F, H, W))
@@ -92,7 +89,6 @@ MODELS = {  # name: (diffusers WanTransformer3DModel config, latent shape (B, C,
 TINY_MODEL = (TINY, (1, 4, 3, 8, 8))
 TINY_OPTIONS = dict(min_seq_len=0, num_q_clusters=8, num_k_clusters=16)
 TEXT_TOKENS = 512  # Wan's text encoder length
-COPIED = "[copied inputs]"  # label suffix of a run whose graphs copy their inputs in (--copied-inputs)
 
 
 @torch.library.custom_op("svg_ear_bench::attention_stand_in", mutates_args=())
@@ -217,8 +213,7 @@ def bench_model(name: str, config: dict, latent_shape: tuple, args: argparse.Nam
     runs = [("dense", "dense", None, {}), ("no_self_attn", "no_self_attn", None, {})]
     for label, overrides in [("", {}), *((f"[{name}]", dict(pairs)) for name, pairs in args.variant)]:
         budgets = [overrides.pop("budget")] if "budget" in overrides else args.budgets
-        runs += [(f"svg_ear@{budget:g}{label}{copied}", "svg_ear", budget, overrides) for budget in budgets
-                 for copied in ("", *([COPIED] if args.copied_inputs else []))]
+        runs += [(f"svg_ear@{budget:g}{label}", "svg_ear", budget, overrides) for budget in budgets]
     print(f"\n## {name}: {config['num_layers']} layers x {config['num_attention_heads']} heads x "
           f"{config['attention_head_dim']}, latent {latent_shape}, {tokens} video tokens, {dtype}, "
           f"{'regional' if args.regional else 'whole-model'} compile", flush=True)
@@ -226,8 +221,8 @@ def bench_model(name: str, config: dict, latent_shape: tuple, args: argparse.Nam
     rows, outputs = [], {}
     with torch.no_grad(), sdpa_cudnn_first(device):
         for run, kind, budget, overrides in runs:
-            reset_centroid_caches(keep_graphs=False)  # each run captures its own graphs
             free_memory(device)
+            reset_centroid_caches()
             options = dict(base_options, **overrides, budget=budget) if kind == "svg_ear" else {}
             outside = NoSelfAttentionBackend(min_seq_len)
             forward = functools.partial(compile_run(model, kind, options, args.regional, outside), **inputs)
@@ -241,10 +236,7 @@ def bench_model(name: str, config: dict, latent_shape: tuple, args: argparse.Nam
             # With reuse, the default warm-up runs one whole refresh cycle, so that every layer's CUDA graphs
             # (a fresh and a reusing one, captured on their first warm call) exist before timing starts.
             warmup = args.warmup if args.warmup is not None else refresh
-            with graph_inputs_copied(run.endswith(COPIED)):
-                replays = graph_replays()
-                median, row["times_ms"] = median_ms(forward, device, args.repeats, warmup)
-                row["graph_replays"] = {name: count - replays[name] for name, count in graph_replays().items()}
+            median, row["times_ms"] = median_ms(forward, device, args.repeats, warmup)
             # Reusing routing, consecutive forwards alternate fresh and reusing calls: any refresh_every of
             # them hold one fresh call per layer, so their mean is the per-forward cost (a median is not).
             reusing = refresh > 1
@@ -265,11 +257,8 @@ def bench_model(name: str, config: dict, latent_shape: tuple, args: argparse.Nam
                 row["removed_per_graph"] = outside.removed
                 if not any(outside.removed):
                     raise RuntimeError(f"{name}: no self-attention call found to remove; the ceiling would be wrong")
-            replayed = "" if kind != "svg_ear" else (f"; graph replays reading the inputs in place / copying them: "
-                                                     f"{row['graph_replays']['in_place']} / "
-                                                     f"{row['graph_replays']['copied']}")
             print(f"{run}: compile + first call {compile_ms / 1e3:.1f} s, forward {row['forward_ms']:.1f} ms "
-                  f"({row['forward_stat']}){replayed}", flush=True)
+                  f"({row['forward_stat']})", flush=True)
             rows.append(row)
             if on_run is not None:
                 on_run(rows)
@@ -383,9 +372,6 @@ def main(argv: list[str] | None = None) -> dict:
                         help="also run every budget with these SvgEarConfig fields on top of the others, labelled "
                              "svg_ear@BUDGET[NAME] (repeatable): --variant kc512 num_k_clusters=512; with budget=B "
                              "among the fields, at that budget only")
-    parser.add_argument("--copied-inputs", action="store_true",
-                        help="also time every svg_ear run with its CUDA graphs copying the attention inputs into "
-                             "static buffers instead of reading them where they lie, labelled ...[copied inputs]")
     parser.add_argument("--impl", default="auto", help="SvgEarConfig.impl (default: auto = Triton on CUDA)")
     parser.add_argument("--repeats", type=int, default=3, help="timed forwards per run (default 3)")
     parser.add_argument("--warmup", type=int, default=None,

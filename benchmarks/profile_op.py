@@ -11,7 +11,6 @@ the kernels by total GPU time. A wall time far above the kernel time means the h
     python benchmarks/profile_op.py --heads 40 --frames 21 --height 45 --width 80 --trace $OUT/op.json
     python benchmarks/profile_op.py --refresh-every 2      # also: fresh calls vs calls reusing the routing
     python benchmarks/profile_op.py --set exact_centroids=64   # any other SvgEarConfig field
-    python benchmarks/profile_op.py --copied-inputs        # graphs copy their inputs in (no in-place reads)
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ import time
 from collections import defaultdict
 
 import torch
-from _timing import add_config_set_argument, add_video_shape_arguments, graph_inputs_copied, video_inputs
+from _timing import add_config_set_argument, add_video_shape_arguments, video_inputs
 from torch.profiler import ProfilerActivity, profile
 
 from svg_ear_compile import SvgEarConfig, SvgEarState
@@ -42,8 +41,6 @@ def main() -> None:
     parser.add_argument("--refresh-every", type=int, default=1,
                         help="SvgEarConfig.refresh_every; above 1 the profile mixes fresh and reusing calls, and "
                              "each kind is also timed on its own")
-    parser.add_argument("--copied-inputs", action="store_true",
-                        help="CUDA graphs copy the inputs into static buffers instead of reading them in place")
     parser.add_argument("--calls", type=int, default=3, help="profiled warm calls")
     parser.add_argument("--top", type=int, default=25, help="kernels listed")
     parser.add_argument("--trace", help="also write a Chrome trace to this file")
@@ -51,11 +48,7 @@ def main() -> None:
     args = parser.parse_args()
     if not torch.cuda.is_available():
         raise SystemExit("profile_op.py profiles the Triton path: it needs a CUDA device")
-    with graph_inputs_copied(args.copied_inputs):
-        profile_op(args)
 
-
-def profile_op(args: argparse.Namespace) -> None:
     device = torch.device("cuda")
     q, k, v = video_inputs(args, dtype=torch.bfloat16, device=device)
     cuda_graph = False if args.eager else (True if args.graph else "auto")
@@ -85,8 +78,7 @@ def profile_op(args: argparse.Namespace) -> None:
         busy_us += max(0.0, end - max(start, cursor))
         cursor = max(cursor, end)
     print(f"shape H={args.heads} S={q.shape[2]} D={args.head_dim}, density {args.density}, "
-          f"{'eager launches' if args.eager else 'CUDA graph replay'}"
-          f"{', inputs copied in' if args.copied_inputs else ''}, {torch.cuda.get_device_name()}"
+          f"{'eager launches' if args.eager else 'CUDA graph replay'}, {torch.cuda.get_device_name()}"
           + "".join(f", {name}={value}" for name, value in args.set))
     print(f"wall per call ms: {', '.join(f'{w:.2f}' for w in walls)} (profiler overhead included)")
     print(f"per call: {len(kernels) / args.calls:.0f} kernel launches, "

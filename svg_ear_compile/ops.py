@@ -23,7 +23,6 @@ import time
 
 import torch
 
-from . import graphs
 from .attention import svg_ear_attention
 from .config import SvgEarConfig
 from .record import active_recording
@@ -60,13 +59,6 @@ def reset_centroid_caches(*, keep_graphs: bool = True) -> None:
     else:
         _centroid_caches.clear()
     forget_layers()
-
-
-def graph_replays() -> dict[str, int]:
-    """How often the layers' CUDA graphs replayed so far, reading their inputs in place or copies of them
-    (:func:`svg_ear_compile.graphs.replay_counts`): a benchmark's check that a model's steps hand the
-    attention its inputs at the same addresses."""
-    return graphs.replay_counts(state.graphs for state in _centroid_caches.values())
 
 
 @torch.library.custom_op("svg_ear::attention", mutates_args=())

@@ -36,11 +36,6 @@ from .state import Routing, SvgEarState, layout_tensors, layouts_from
 
 StageTimer = Callable[[str], contextlib.AbstractContextManager]
 
-# The inputs a graph reads where they lie while they stay there (``graphs.run_graphed``): the large ones.
-# Copying them into a graph's static buffers took 0.325 ms of a 2.15 ms Wan2.1-1.3B 480p call on an H100
-# (benchmarks/RESULTS.md, thirteenth session).
-READ_IN_PLACE = frozenset({"queries", "keys", "values", "shared_keys", "shared_values"})
-
 
 def no_timer(stage: str) -> contextlib.AbstractContextManager:
     return contextlib.nullcontext()
@@ -126,15 +121,14 @@ def run_pipeline(
     if routing is not None:
         reuse_inputs = {**inputs, **routing.tensors()}
         if graphed:
-            outputs = graphs.run_graphed(state.graphs, ("reuse", *key), step.reuse, reuse_inputs, warm,
-                                         READ_IN_PLACE)[0]
+            outputs = graphs.run_graphed(state.graphs, ("reuse", *key), step.reuse, reuse_inputs, warm)[0]
         else:
             outputs = step.reuse(reuse_inputs, warm, None)[0]
         outputs.update(density_per_head=routing.density_per_head, query_labels=routing.query_labels,
                        key_labels=routing.key_labels, selected=routing.selected)
     else:
         if graphed and not (cold_q or cold_k):
-            outputs, centroids = graphs.run_graphed(state.graphs, key, step, inputs, warm, READ_IN_PLACE)
+            outputs, centroids = graphs.run_graphed(state.graphs, key, step, inputs, warm)
         else:
             init = (kmeans_ref.strided_init(routed["queries"], num_q_clusters) if cold_q else warm[0],
                     kmeans_ref.strided_init(routed["keys"], num_k_clusters) if cold_k else warm[1])

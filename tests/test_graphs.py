@@ -58,54 +58,13 @@ def test_graphed_calls_equal_eager_calls_bitwise(refresh_every):
         warnings.simplefilter("error", RuntimeWarning)  # a step that falls back to eager warns: fail on it
         graph_states, graphed = _run(steps, config)
     assert all(not s.graphs for s in eager_states)
-    assert all(isinstance(g, graphs._Replays) for s in graph_states for g in s.graphs.values())
+    assert all(isinstance(g, graphs._Captured) for s in graph_states for g in s.graphs.values())
     reusing = sum(stats["reused_routing"] for _, stats in graphed)
     assert reusing == 2 * sum(call % refresh_every != 0 for call in range(6))
     for (out, stats), (ref, ref_stats) in zip(graphed, eager, strict=True):
         assert torch.equal(out, ref) and stats["reused_routing"] == ref_stats["reused_routing"]
         for name in ("query_labels", "key_labels", "selected", "density_per_head"):
             assert torch.equal(stats[name], ref_stats[name]), name
-
-
-def test_a_graph_reads_inputs_in_place_only_where_each_lies_as_at_capture():
-    x, y = torch.zeros(4, 6), torch.zeros(4, 6)
-    captured = graphs._Captured(None, None, None, (), x.device, {"x": graphs._where(x)})
-    assert captured.reads({"x": x, "other": y})
-    x.copy_(torch.randn(4, 6))  # new values at the same place: still read in place
-    assert captured.reads({"x": x})
-    for moved in (y, x[:, :3], x.t(), x.view(6, 4), x.to(torch.float64), x[1:]):
-        assert not captured.reads({"x": moved})
-
-
-def test_replay_counts_sum_over_layers_and_skip_steps_that_run_eagerly():
-    tables = [{"a": graphs._Replays(in_place_replays=3, copied_replays=1), "b": None},
-              {"c": graphs._Replays(copied_replays=2)}]
-    assert graphs.replay_counts(tables) == {"in_place": 3, "copied": 3}
-
-
-@gpu
-@pytest.mark.parametrize("refresh_every", [1, 2])
-def test_inputs_refilled_in_place_replay_without_copies_and_moved_ones_through_copies(refresh_every):
-    """A compiled model hands each step's attention the same buffers: the graph reads them where they lie.
-    Inputs elsewhere replay a second graph that copies them in; both answer as the eager pipeline does."""
-    config = CONFIG.replace(refresh_every=refresh_every)
-    steps = _steps(layers=1, calls=9, seed=13)
-    lying = tuple(t.clone() for t in steps[0][0])
-    where = ["live", "live", "live", "live", "moved", "moved", "live", "moved", "live"]
-    state, reference = SvgEarState(), SvgEarState()
-    for place, layer_inputs in zip(where, steps, strict=True):
-        for buffer, new in zip(lying, layer_inputs[0], strict=True):
-            buffer.copy_(new)  # new values, same addresses
-        out = svg_ear_attention(*(lying if place == "live" else layer_inputs[0]), config, state=state)
-        assert torch.equal(out, svg_ear_attention(*layer_inputs[0], config.replace(cuda_graph=False),
-                                                  state=reference))
-    # call 0 is cold (eager); each kind of call (fresh, reusing) captures on its first warm call
-    counts = graphs.replay_counts([state.graphs])
-    assert counts["in_place"] + counts["copied"] == 8 - len(state.graphs) - sum(
-        g.copied is not None for g in state.graphs.values())
-    assert counts["in_place"] >= 3 and counts["copied"] >= 1
-    assert all(g.in_place is not None and set(g.in_place.read_in_place) == {"queries", "keys", "values"}
-               for g in state.graphs.values())
 
 
 @gpu
@@ -200,7 +159,7 @@ def test_a_reset_keeps_the_graphs_and_the_next_video_replays_them_with_the_same_
 
     first = video()
     captured = dict(ops.layer_state(config, 0).graphs)
-    assert len(captured) == 2 and all(isinstance(g, graphs._Replays) for g in captured.values())  # fresh, reusing
+    assert len(captured) == 2 and all(isinstance(g, graphs._Captured) for g in captured.values())  # fresh, reusing
     second = video()
     assert ops.layer_state(config, 0).graphs == captured  # the same graph objects, none captured again
     for out, ref in zip(second, first, strict=True):
@@ -220,9 +179,8 @@ def test_head_major_views_replay_like_contiguous_inputs():
     _, contiguous = _run(steps, CONFIG.replace(cuda_graph=False))
     states, graphed = _run(views, CONFIG)
     captured = [g for s in states for g in s.graphs.values()]
-    assert captured and all(isinstance(g, graphs._Replays) for g in captured)
-    copied = next(g.copied for g in captured if g.copied is not None)  # each call's views lie elsewhere
-    assert copied.inputs.tensors["queries"].stride() == views[0][0][0].reshape(2, -1, 64).stride()
+    assert captured and all(isinstance(g, graphs._Captured) for g in captured)
+    assert captured[0].inputs.tensors["queries"].stride() == views[0][0][0].reshape(2, -1, 64).stride()
     for (out, _), (ref, _) in zip(graphed, contiguous, strict=True):
         assert torch.equal(out, ref)
 
@@ -236,7 +194,7 @@ def test_graphed_batch_shared_routing_equals_eager(refresh_every):
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         states, graphed = _run(steps, config)
-    assert states[0].graphs and all(isinstance(g, graphs._Replays) for g in states[0].graphs.values())
+    assert states[0].graphs and all(isinstance(g, graphs._Captured) for g in states[0].graphs.values())
     for (out, stats), (ref, ref_stats) in zip(graphed, eager, strict=True):
         assert torch.equal(out, ref) and torch.equal(stats["selected"], ref_stats["selected"])
         assert torch.equal(stats["selected"][1], stats["selected"][0])
