@@ -78,7 +78,29 @@ def _profile_config(profile: Any, graph: torch.fx.GraphModule | None, min_seq_le
     if device_name is None and graph is not None:
         device_name = profiles.graph_device_name(graph)
     found = profiles.load_profile(profile, device_name=device_name, signature=signature, search_dirs=profile_dirs)
-    return found.config() if found is not None else SvgEarConfig()
+    if found is None:
+        return SvgEarConfig()
+    if graph is not None:
+        _warn_if_tuned_on_another_batch(found, profiles.graph_attention_batch(graph, min_seq_len))
+    return found.config()
+
+
+def _warn_if_tuned_on_another_batch(profile: Any, batch: int | None) -> None:
+    """One :class:`ProfileWarning` when ``profile`` was tuned with guidance run otherwise than this graph runs
+    it (one batch of both prompts against one call each, or none): its budgets met the PSNR target for the
+    tuned way only (routing both prompts alike moved the fixture's PSNR by 2–3 dB at one density,
+    ``benchmarks/RESULTS.md``, ninth GPU session)."""
+    from .profiles import ProfileWarning
+
+    tuned = profile.tuned_batch()
+    if tuned is None or batch is None or tuned == batch:
+        return
+    runs = {1: "one prompt per call (no guidance, or guidance as two calls)",
+            2: "guidance as one batch of both prompts"}
+    warnings.warn(f"svg_ear profile: the {profile.device} profile for {profile.model.describe()} was tuned with "
+                  f"{runs.get(tuned, f'batch {tuned}')}, and this graph's self-attention runs batch {batch}; its "
+                  "PSNR target was met for the tuned setting only. Re-tune with --guidance-calls "
+                  f"{'batched' if batch == 2 else 'two'} to match.", ProfileWarning, stacklevel=4)
 
 
 @dataclass(frozen=True)

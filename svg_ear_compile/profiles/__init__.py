@@ -4,13 +4,14 @@
     Profile.config()        the SvgEarConfig it describes (per-layer ``layer_overrides``)
     graph_signature(gm)     what a compiled graph shows of its model (layers, heads, head dim, S bucket)
     graph_device_name(gm)   the device its attention runs on ("cpu" or that GPU's CUDA name)
+    graph_attention_batch(gm)  the batch its self-attention runs (2: guidance as one batch)
     write_profile(p, path)  YAML, through a temporary file and a rename
 
 Shipped profiles are the ``*.yaml`` files in this directory (made by ``svg-ear-tune`` on the GPU they name).
 """
 
 from ._schema import PROFILE_VERSION, LayerResult, ModelSignature, Profile, ProfileError, seq_len_bucket
-from ._signature import graph_device_name, graph_signature
+from ._signature import graph_attention_batch, graph_device_name, graph_signature
 from ._store import (
     ProfileWarning,
     current_device_name,
@@ -24,6 +25,6 @@ from ._store import (
 
 __all__ = [
     "PROFILE_VERSION", "LayerResult", "ModelSignature", "Profile", "ProfileError", "ProfileWarning",
-    "current_device_name", "graph_device_name", "graph_signature", "is_profile_text", "load_profile",
-    "profile_dirs", "read_profile", "seq_len_bucket", "write_atomic", "write_profile",
+    "current_device_name", "graph_attention_batch", "graph_device_name", "graph_signature", "is_profile_text",
+    "load_profile", "profile_dirs", "read_profile", "seq_len_bucket", "write_atomic", "write_profile",
 ]

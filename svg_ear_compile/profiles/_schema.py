@@ -127,6 +127,14 @@ class Profile:
         overrides = {entry.layer: dict(entry.config) for entry in self.layers}
         return SvgEarConfig(**self.base_config, layer_overrides=overrides)
 
+    def tuned_batch(self) -> int | None:
+        """The attention batch the tuner's end-to-end runs used: 2 with guidance as one batch of both
+        prompts (``svg-ear-tune --guidance-calls batched``), else 1; None where the profile does not say."""
+        if "guidance" not in self.end_to_end:
+            return None
+        guided = (self.end_to_end["guidance"] or 1.0) > 1.0
+        return 2 if guided and self.end_to_end.get("guidance_batched") else 1
+
     def config_for(self, layer: int) -> SvgEarConfig:
         """Exact layer entry, else the base config."""
         return self.config().for_layer(layer)

@@ -1,4 +1,5 @@
 # A profile round-trips through YAML; "auto" picks only one made for this device and model; bad files fail clearly.
+import dataclasses
 import pathlib
 import warnings
 
@@ -139,3 +140,48 @@ def test_auto_matches_the_device_the_graph_runs_on_not_the_current_gpu(tmp_path,
     with pytest.warns(ProfileWarning, match="this device is 'NVIDIA H100"):
         config_from_options({"profile": "auto", "min_seq_len": 0}, graph, device_name=H100,
                             profile_dirs=[str(tmp_path)])
+
+
+@pytest.mark.parametrize("recorded, tuned", [
+    ({"guidance": 2.0, "guidance_batched": True}, 2),
+    ({"guidance": 2.0, "guidance_batched": False}, 1),
+    ({"guidance": 1.0, "guidance_batched": True}, 1),  # no guidance: nothing to batch
+    ({"guidance": None}, 1),
+    ({"psnr_db": 31.0}, None),  # a profile that does not record its guidance
+])
+def test_a_profile_knows_the_attention_batch_it_was_tuned_on(recorded, tuned):
+    assert Profile(device=H100, model=SIG, end_to_end=recorded).tuned_batch() == tuned
+
+
+def test_a_profile_tuned_on_another_guidance_batch_loads_with_one_warning_naming_the_retune(tmp_path):
+    """Guidance as one batch of both prompts routes them alike and scores 2-3 dB apart from guidance as two
+    calls at one density: a profile tuned one way still loads for a graph run the other way, with a warning."""
+    pytest.importorskip("diffusers")
+    import torch
+
+    from svg_ear_compile.profiles import graph_attention_batch, graph_signature
+
+    from .._models import capture_graphs, tiny_wan, wan_inputs
+
+    with torch.no_grad():
+        single, batched = (capture_graphs(tiny_wan(num_layers=2), wan_inputs(batch=batch))[0] for batch in (1, 2))
+    assert (graph_attention_batch(single), graph_attention_batch(batched)) == (1, 2)
+    shown = graph_signature(single)
+    model = ModelSignature(num_layers=shown.num_layers, num_heads=shown.num_heads, head_dim=shown.head_dim,
+                           seq_len=shown.seq_len)
+    for name, batched_guidance in (("batched", True), ("two", False)):
+        profile = dataclasses.replace(_profile(device="cpu", model=model),
+                                      end_to_end={"guidance": 2.0, "guidance_batched": batched_guidance})
+        write_profile(profile, tmp_path / name / "p.yaml")
+    options = {"profile": "auto", "min_seq_len": 0}
+    for tuned, graph, fits in (("batched", batched, True), ("two", single, True), ("batched", single, False),
+                               ("two", batched, False)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            config = config_from_options(options, graph, profile_dirs=[str(tmp_path / tuned)])
+        assert config.for_layer(1).budget == 0.5  # the profile is used either way
+        assert [w.category for w in caught] == ([] if fits else [ProfileWarning])
+        if not fits:
+            retune = "two" if tuned == "batched" else "batched"
+            assert f"--guidance-calls {retune}" in str(caught[0].message)
+            assert ("one batch of both prompts" if tuned == "batched" else "two calls") in str(caught[0].message)
