@@ -81,19 +81,23 @@ def _profile_config(profile: Any, graph: torch.fx.GraphModule | None, min_seq_le
     if found is None:
         return SvgEarConfig()
     if graph is not None:
-        _warn_if_tuned_on_another_batch(found, profiles.graph_attention_batch(graph, min_seq_len))
+        _warn_if_tuned_on_another_batch(found, graph, min_seq_len)
     return found.config()
 
 
-def _warn_if_tuned_on_another_batch(profile: Any, batch: int | None) -> None:
-    """One :class:`ProfileWarning` when ``profile`` was tuned with guidance run otherwise than this graph runs
+def _warn_if_tuned_on_another_batch(profile: Any, graph: torch.fx.GraphModule, min_seq_len: int) -> None:
+    """One :class:`ProfileWarning` when ``profile`` was tuned with guidance run otherwise than ``graph`` runs
     it (one batch of both prompts against one call each, or none): its budgets met the PSNR target for the
     tuned way only (routing both prompts alike moved the fixture's PSNR by 2–3 dB at one density,
-    ``benchmarks/RESULTS.md``, ninth GPU session)."""
-    from .profiles import ProfileWarning
+    ``benchmarks/RESULTS.md``, ninth GPU session). The graph's attention calls are read only for a profile
+    that records its guidance."""
+    from .profiles import ProfileWarning, graph_attention_batch
 
     tuned = profile.tuned_batch()
-    if tuned is None or batch is None or tuned == batch:
+    if tuned is None:
+        return
+    batch = graph_attention_batch(graph, min_seq_len)
+    if batch is None or tuned == batch:
         return
     runs = {1: "one prompt per call (no guidance, or guidance as two calls)",
             2: "guidance as one batch of both prompts"}
