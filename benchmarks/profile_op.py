@@ -7,7 +7,7 @@ the kernels by total GPU time. A wall time far above the kernel time means the h
 
     python benchmarks/profile_op.py                        # Wan2.1-1.3B 480p shape, 20% density
     python benchmarks/profile_op.py --eager                # the same, kernels launched one by one
-    python benchmarks/profile_op.py --graph                # one CUDA graph even above cuda_graph="auto"'s limit
+    python benchmarks/profile_op.py --graph                # every warm call one CUDA graph (cuda_graph=True)
     python benchmarks/profile_op.py --heads 40 --frames 21 --height 45 --width 80 --trace $OUT/op.json
     python benchmarks/profile_op.py --refresh-every 2      # also: fresh calls vs calls reusing the routing
     python benchmarks/profile_op.py --set exact_centroids=64   # any other SvgEarConfig field
@@ -24,7 +24,7 @@ import torch
 from _timing import add_config_set_argument, add_video_shape_arguments, video_inputs
 from torch.profiler import ProfilerActivity, profile
 
-from svg_ear_compile import SvgEarConfig, SvgEarState
+from svg_ear_compile import SvgEarConfig, SvgEarState, graphs
 from svg_ear_compile.pipeline import run_pipeline
 
 
@@ -37,7 +37,7 @@ def main() -> None:
     launch = parser.add_mutually_exclusive_group()
     launch.add_argument("--eager", action="store_true",
                         help="launch kernels one by one (cuda_graph=False; default: the config's \"auto\")")
-    launch.add_argument("--graph", action="store_true", help="replay a CUDA graph at any size (cuda_graph=True)")
+    launch.add_argument("--graph", action="store_true", help="replay a CUDA graph for every warm call, reusing ones too, at any size (cuda_graph=True)")
     parser.add_argument("--refresh-every", type=int, default=1,
                         help="SvgEarConfig.refresh_every; above 1 the profile mixes fresh and reusing calls, and "
                              "each kind is also timed on its own")
@@ -77,8 +77,9 @@ def main() -> None:
     for start, end in spans:
         busy_us += max(0.0, end - max(start, cursor))
         cursor = max(cursor, end)
+    mode = _launch_mode(config, q.shape[0] * q.shape[1] * q.shape[2], args.refresh_every)
     print(f"shape H={args.heads} S={q.shape[2]} D={args.head_dim}, density {args.density}, "
-          f"{'eager launches' if args.eager else 'CUDA graph replay'}, {torch.cuda.get_device_name()}"
+          f"{mode}, {torch.cuda.get_device_name()}"
           + "".join(f", {name}={value}" for name, value in args.set))
     print(f"wall per call ms: {', '.join(f'{w:.2f}' for w in walls)} (profiler overhead included)")
     print(f"per call: {len(kernels) / args.calls:.0f} kernel launches, "
@@ -110,6 +111,15 @@ def main() -> None:
         print(f"unprofiled, median of {len(by_kind[False])} / {len(by_kind[True])}: fresh call {fresh:.2f} ms, "
               f"call reusing the routing {reusing:.2f} ms; mean per call at refresh_every={args.refresh_every}: "
               f"{(fresh + (args.refresh_every - 1) * reusing) / args.refresh_every:.2f} ms")
+
+
+def _launch_mode(config: SvgEarConfig, rows: int, refresh_every: int) -> str:
+    """How warm calls of ``rows`` query rows run (``graphs.wanted``), fresh calls and calls reusing a routing apart."""
+    modes = {reusing: "CUDA graph replay" if graphs.wanted(config.cuda_graph, rows, reusing) else "eager launches"
+             for reusing in (False, True)}
+    if modes[False] == modes[True] or refresh_every == 1:
+        return modes[False]
+    return f"fresh calls: {modes[False]}, calls reusing the routing: {modes[True]}"
 
 
 if __name__ == "__main__":

@@ -109,9 +109,11 @@ class SvgEarConfig:
         cuda_graph: replay warm calls of the Triton path on a GPU as one CUDA graph per layer and
             input shape (captured on the first warm call; see :mod:`svg_ear_compile.graphs`).
             ``False`` launches the ~400 kernels of a call one by one. ``"auto"`` (default): graphs
-            for calls under ``graphs.GRAPH_MAX_ROWS`` query rows (B·H·S), where launching the
-            kernels would take the host longer than the GPU takes to run them; larger calls run
-            eagerly, which skips copying their inputs into the graph's buffers.
+            for calls that route afresh under ``graphs.GRAPH_MAX_ROWS`` query rows (B·H·S), where
+            launching the kernels would take the host longer than the GPU takes to run them; larger
+            calls, and calls reusing a routing (``refresh_every``), run eagerly, which skips copying
+            their inputs into the graph's buffers and their output back out. ``True`` graphs every
+            warm call.
         layer_overrides: ``{layer_index: {field: value}}`` applied by :meth:`for_layer`.
         version: schema version of the serialised form.
     """

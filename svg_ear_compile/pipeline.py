@@ -114,20 +114,19 @@ def run_pipeline(
                        (config.kmeans_iters_init if cold_q else config.kmeans_iters,
                         config.kmeans_iters_init if cold_k else config.kmeans_iters),
                        keep_layouts=config.refresh_every > 1, routing_groups=heads if shares_routing else None)
-    graphed = (kernels and graphs.wanted(config.cuda_graph, groups * seq_len) and timer is no_timer
-               and graphs.can_capture(q.device))
+    can_graph = kernels and timer is no_timer and graphs.can_capture(q.device)
     key = (_config_key(config), graphs.signature(inputs))
     routing = None if cold_q or cold_k else state.take_routing(key, config.refresh_every)
     if routing is not None:
         reuse_inputs = {**inputs, **routing.tensors()}
-        if graphed:
+        if can_graph and graphs.wanted(config.cuda_graph, groups * seq_len, reusing=True):
             outputs = graphs.run_graphed(state.graphs, ("reuse", *key), step.reuse, reuse_inputs, warm)[0]
         else:
             outputs = step.reuse(reuse_inputs, warm, None)[0]
         outputs.update(density_per_head=routing.density_per_head, query_labels=routing.query_labels,
                        key_labels=routing.key_labels, selected=routing.selected)
     else:
-        if graphed and not (cold_q or cold_k):
+        if can_graph and graphs.wanted(config.cuda_graph, groups * seq_len) and not (cold_q or cold_k):
             outputs, centroids = graphs.run_graphed(state.graphs, key, step, inputs, warm)
         else:
             init = (kmeans_ref.strided_init(routed["queries"], num_q_clusters) if cold_q else warm[0],

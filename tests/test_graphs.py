@@ -26,6 +26,11 @@ def test_auto_graphs_calls_below_the_row_threshold_only():
     assert graphs.wanted(True, 40 * 75_600) and not graphs.wanted(False, 1)
 
 
+def test_auto_runs_calls_reusing_a_routing_eagerly_and_true_graphs_them():
+    assert not graphs.wanted("auto", 12 * 32_760, reusing=True)
+    assert graphs.wanted(True, 12 * 32_760, reusing=True) and not graphs.wanted(False, 1, reusing=True)
+
+
 def test_graphs_only_where_cuda_can_capture():
     assert not graphs.can_capture(torch.device("cpu"))
 
@@ -49,16 +54,20 @@ def _run(steps, config, order=None):
 
 
 @gpu
+@pytest.mark.parametrize("cuda_graph", [True, "auto"])
 @pytest.mark.parametrize("refresh_every", [1, 2, 3])
-def test_graphed_calls_equal_eager_calls_bitwise(refresh_every):
+def test_graphed_calls_equal_eager_calls_bitwise(refresh_every, cuda_graph):
     config = CONFIG.replace(refresh_every=refresh_every)
     steps = _steps(layers=2, calls=6)
     eager_states, eager = _run(steps, config.replace(cuda_graph=False))
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)  # a step that falls back to eager warns: fail on it
-        graph_states, graphed = _run(steps, config)
+        graph_states, graphed = _run(steps, config.replace(cuda_graph=cuda_graph))
     assert all(not s.graphs for s in eager_states)
     assert all(isinstance(g, graphs._Captured) for s in graph_states for g in s.graphs.values())
+    # "auto" graphs the calls that route afresh only; True also those that reuse a routing
+    kinds = {key[0] == "reuse" for s in graph_states for key in s.graphs}
+    assert kinds == ({False, True} if cuda_graph is True and refresh_every > 1 else {False})
     reusing = sum(stats["reused_routing"] for _, stats in graphed)
     assert reusing == 2 * sum(call % refresh_every != 0 for call in range(6))
     for (out, stats), (ref, ref_stats) in zip(graphed, eager, strict=True):
@@ -150,7 +159,7 @@ def test_graphs_of_released_layers_do_not_break_later_captures():
 def test_a_reset_keeps_the_graphs_and_the_next_video_replays_them_with_the_same_results():
     from svg_ear_compile import ops
 
-    config = CONFIG.replace(refresh_every=2).to_yaml(one_line=True)
+    config = CONFIG.replace(refresh_every=2, cuda_graph=True).to_yaml(one_line=True)
     steps = _steps(layers=1, calls=4, seed=11)
 
     def video():
@@ -188,7 +197,7 @@ def test_head_major_views_replay_like_contiguous_inputs():
 @gpu
 @pytest.mark.parametrize("refresh_every", [1, 2])
 def test_graphed_batch_shared_routing_equals_eager(refresh_every):
-    config = CONFIG.replace(refresh_every=refresh_every, batch_shares_routing=True)
+    config = CONFIG.replace(refresh_every=refresh_every, batch_shares_routing=True, cuda_graph=True)
     steps = [[video_qkv(2, 3, 4, 12, 20, 64, seed=7 + call, dtype=torch.bfloat16, device="cuda")] for call in range(4)]
     _, eager = _run(steps, config.replace(cuda_graph=False))
     with warnings.catch_warnings():
