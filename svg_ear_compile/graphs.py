@@ -85,7 +85,7 @@ def wanted(setting: bool | str, rows: int, reusing: bool = False) -> bool:
     """Whether a call of ``rows`` query rows replays a graph under ``SvgEarConfig.cuda_graph=setting``.
 
     Under ``"auto"`` a call that reuses a kept routing (``reusing``) runs eagerly at any size: it issues
-    ~30 kernels, not ~400, and eagerly it reads its inputs where they lie instead of copying them into the
+    ~70 kernels, not ~400, and eagerly it reads its inputs where they lie instead of copying them into the
     graph's buffers and its output back out.
     """
     return rows < GRAPH_MAX_ROWS and not reusing if setting == "auto" else bool(setting)

@@ -87,8 +87,8 @@ def run_pipeline(
     (``SvgEarConfig.stagger_refresh``) shortens the first routing kept after a cold start by that many
     calls. Returns the output in ``q``'s dtype and the stats described in
     :func:`svg_ear_compile.svg_ear_attention` (density over the ``S × S`` area).
-    Warm calls of the Triton path on a GPU replay a CUDA graph (``config.cuda_graph``) unless a
-    stage timer is given.
+    Warm calls of the Triton path on a GPU replay a CUDA graph where ``config.cuda_graph`` wants one
+    (:func:`.graphs.wanted`) unless a stage timer is given.
     """
     batch, heads, seq_len, head_dim = q.shape
     impl = resolve_impl(config, q.device, q.dtype)
