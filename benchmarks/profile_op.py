@@ -150,8 +150,8 @@ def _print_stages(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, config: Svg
     totals = {stage: sum(map(sum, names.values())) for stage, names in per_stage.items()}
     for stage, total in sorted(totals.items(), key=lambda item: -item[1]):
         names = sorted(per_stage[stage].items(), key=lambda item: -sum(item[1]))
-        launched = sum(len(times) for _, times in names)
-        print(f"  {stage:<22}{total / calls / 1e3:>8.3f} ms, {launched / calls:.0f} launches")
+        count = sum(len(times) for _, times in names)
+        print(f"  {stage:<22}{total / calls / 1e3:>8.3f} ms, {count / calls:.0f} launches")
         for name, times in names[:4]:
             print(f"      {name:<72}{len(times) / calls:>5.0f}{sum(times) / calls / 1e3:>9.3f}")
 
