@@ -5,7 +5,6 @@ import os
 import pytest
 import torch
 
-from svg_ear_compile.kernels.attention_plan import key_ranges
 from svg_ear_compile.kernels.block_map import BlockMap
 from svg_ear_compile.kernels.cluster_stats_ref import cluster_means
 from svg_ear_compile.kernels.permute_ref import ClusterLayout, cluster_layout, permute, unpermute
@@ -247,24 +246,6 @@ def test_queries_read_in_place_through_the_permutation(exact):
     sorted_out = sparse_attention(*args, True, *shared, **launch)
     in_place = sparse_attention(token_major, *args[1:], True, *shared, queries_in_place=True, **launch)
     assert torch.equal(in_place, sorted_out)
-
-
-def test_key_ranges_cover_exactly_the_selected_tokens():
-    gen = torch.Generator().manual_seed(2)
-    sizes = torch.tensor([[3, 0, 1, 2, 0, 0, 5, 1, 0]])
-    offsets = torch.nn.functional.pad(sizes.cumsum(1), (1, 0))
-    selected = torch.rand(1, 40, 9, generator=gen) < 0.5
-    begin, length = key_ranges(selected, offsets)
-    assert begin.shape == (1, 40, 5)
-    for row in range(40):
-        pairs = zip(begin[0, row].tolist(), length[0, row].tolist(), strict=True)
-        tokens = [t for b, n in pairs for t in range(b, b + n)]
-        chosen = [t for c in range(9) if selected[0, row, c] for t in range(offsets[0, c], offsets[0, c + 1])]
-        assert tokens == chosen
-        count = int((length[0, row] > 0).sum())
-        assert bool((length[0, row, :count] > 0).all()) and bool((length[0, row, count:] == 0).all())
-        ends = (begin[0, row] + length[0, row])[: max(count - 1, 0)]
-        assert bool((ends < begin[0, row, 1:count]).all())  # adjacent runs were coalesced
 
 
 def test_rejects_bad_inputs():
