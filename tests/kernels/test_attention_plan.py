@@ -91,3 +91,19 @@ def test_work_runs_head_by_head_costliest_first_empty_items_last(remainder_m):
         first_empty = next((i for i, (_, _, start, end) in enumerate(items) if end <= start), len(items))
         assert all(end <= start for _, _, start, end in items[first_empty:])
         assert {g for g, _ in real} == set(range(groups))
+
+
+def test_cpu_tensors_without_the_interpreter_get_the_same_plan_from_torch(monkeypatch):
+    """Where Triton cannot run (CPU tensors, no interpreter) the plan's tables come from the torch reference,
+    equal to what the Triton launches give (here: under the interpreter, when it is on)."""
+    gen = torch.Generator().manual_seed(11)
+    groups, n, qc, kc = 2, 97, 4, 13
+    q_layout = cluster_layout(torch.randint(0, qc, (groups, n), generator=gen), qc)
+    k_layout = cluster_layout(torch.randint(0, kc, (groups, n), generator=gen), kc)
+    block_map = BlockMap.from_selection(torch.rand(groups, qc, kc, generator=gen) < 0.5, q_layout.sizes,
+                                        k_layout.sizes)
+    plans = [attention_plan(q_layout, k_layout, block_map, 32, 16, 0)]
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    plans.append(attention_plan(q_layout, k_layout, block_map, 32, 16, 0))
+    for field, a, b in zip(plans[0]._fields, *plans, strict=True):
+        assert (a is None and b is None) or torch.equal(a, b), field
