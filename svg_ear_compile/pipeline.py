@@ -224,7 +224,8 @@ class _SparseStep:
                     log_error = probe_ref.log_error_probe(query_means, keys[:routed], values[:routed], k_labels,
                                                           routed_key_means, routed_value_means, key_sizes, scale)
         with timer("routing"):
-            selected = _tile(routing_ref.route(mass, log_error, query_sizes, key_sizes, config), videos)
+            router = triton.routing if triton else routing_ref
+            selected = _tile(router.route(mass, log_error, query_sizes, key_sizes, config), videos)
             block_map = BlockMap.from_selection(selected, query_layout.sizes, key_layout.sizes, check_sizes=False)
         result, plan = self._attend(inputs, (attention_queries, keys_sorted, values_sorted), query_layout,
                                     key_layout, block_map, (key_means, value_means), points, out)
@@ -351,10 +352,10 @@ def _config_key(config: SvgEarConfig) -> tuple:
 
 def _triton_kernels() -> types.SimpleNamespace:
     """The Triton kernel modules, imported on first use (importing the package never loads Triton)."""
-    from .kernels import attention_plan, cluster_stats, kmeans, probe, sparse_attention, tiles
+    from .kernels import attention_plan, cluster_stats, kmeans, probe, routing, sparse_attention, tiles
 
     return types.SimpleNamespace(attention_plan=attention_plan, cluster_stats=cluster_stats, kmeans=kmeans,
-                                 probe=probe, sparse_attention=sparse_attention, tiles=tiles)
+                                 probe=probe, routing=routing, sparse_attention=sparse_attention, tiles=tiles)
 
 
 def _grouped_shared(shared: SharedKeys, dtype: torch.dtype) -> dict[str, torch.Tensor]:

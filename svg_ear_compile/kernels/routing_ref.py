@@ -13,6 +13,8 @@ Per query-cluster row ``i`` a budget of keys is filled greedily:
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 
 from ..config import SvgEarConfig
@@ -60,15 +62,26 @@ def guaranteed_set(
     keep = torch.zeros_like(rank_kept).scatter_(-1, order, rank_kept)
     return keep & (key_sizes > 0).unsqueeze(1)
 
-def route(
+class Fill(NamedTuple):
+    """A greedy fill to run per row: the guaranteed set (the heaviest clusters by ``mass``, a
+    ``guaranteed_fraction`` of them, at least one; with ``guarantee_within_budget`` only as many as reach
+    ``budget_keys``), then clusters by decreasing ``priority`` up to ``budget_keys`` ``(G, QC)``."""
+
+    mass: torch.Tensor
+    priority: torch.Tensor
+    budget_keys: torch.Tensor
+    guaranteed_fraction: float
+    guarantee_within_budget: bool
+
+
+def routing_fill(
     mass: torch.Tensor,
     log_error: torch.Tensor | None,
     query_sizes: torch.Tensor,
     key_sizes: torch.Tensor,
     config: SvgEarConfig,
-) -> torch.Tensor:
-    """The blocks computed exactly, boolean ``(G, QC, KC)``; every other block is compensated
-    (``config.compensation``) or dropped."""
+) -> torch.Tensor | Fill:
+    """The selection where no fill is needed (an exact budget, SVG2's top-p set), else the fill to run."""
     num_keys = key_sizes.sum(-1, keepdim=True).to(mass.dtype)
     nonempty = (key_sizes > 0).unsqueeze(1).expand_as(mass)
     if config.budget is not None and config.budget >= 1.0:
@@ -82,11 +95,28 @@ def route(
         budget_keys = (top_p * key_sizes.unsqueeze(1)).sum(-1).to(mass.dtype)
 
     if config.routing == "attention":
-        heaviest = guaranteed_set(mass, key_sizes, 0.0)
-        return greedy_fill(mass, key_sizes, budget_keys, heaviest)
+        return Fill(mass, mass, budget_keys, 0.0, False)
     if log_error is None:
         raise ValueError("error-aware routing needs the probe's log_error")
     score = error_to_cost_score(log_error, query_sizes, key_sizes, config.cost_exponent)
-    guaranteed = guaranteed_set(mass, key_sizes, config.guaranteed_frac, budget_keys)
-    return greedy_fill(score, key_sizes, budget_keys, guaranteed)
+    return Fill(mass, score, budget_keys, config.guaranteed_frac, True)
 
+
+def run_fill(fill: Fill, key_sizes: torch.Tensor) -> torch.Tensor:
+    """The selection of :class:`Fill` ``fill``: boolean ``(G, QC, KC)``."""
+    guaranteed = guaranteed_set(fill.mass, key_sizes, fill.guaranteed_fraction,
+                                fill.budget_keys if fill.guarantee_within_budget else None)
+    return greedy_fill(fill.priority, key_sizes, fill.budget_keys, guaranteed)
+
+
+def route(
+    mass: torch.Tensor,
+    log_error: torch.Tensor | None,
+    query_sizes: torch.Tensor,
+    key_sizes: torch.Tensor,
+    config: SvgEarConfig,
+) -> torch.Tensor:
+    """The blocks computed exactly, boolean ``(G, QC, KC)``; every other block is compensated
+    (``config.compensation``) or dropped."""
+    fill = routing_fill(mass, log_error, query_sizes, key_sizes, config)
+    return fill if isinstance(fill, torch.Tensor) else run_fill(fill, key_sizes)
