@@ -29,14 +29,11 @@ from .range_tables_ref import RangeTables, range_slots, range_tables_ref
 
 
 class AttentionPlan(NamedTuple):
-    """Host-built work description: ``work`` ``(L, 4)`` int32 rows of (group, query cluster, row start,
-    row end); per (group, query cluster) row of the block map, ``range_delta`` ``(G·QC, W)`` (key index =
-    packed index + delta, for each range r in the packed token list),
-    ``range_count``/``range_total`` ``(G·QC,)``, ``tile_range`` ``(G·QC, ⌈Nk/block_n⌉)``: the range
-    holding the first packed token of each ``block_n`` tile (so no tile depends on the previous one),
-    and ``range_starts`` ``(G·QC, ⌈Nk/block_n⌉, ⌈block_n/32⌉)`` int32: bit ``p % 32`` of word ``p // 32``
-    of tile t is set when a range starts at packed position ``t·block_n + p``. ``remainder_work``
-    ``(G·QC, 4)``, like ``work``, holds the short last tiles when the plan splits them off (else None)."""
+    """Work description built on the device: ``work`` ``(L, 4)`` int32 rows of (group, query cluster, row
+    start, row end); the per-row key ranges and tile tables ``range_delta``, ``range_count``,
+    ``range_total``, ``tile_range`` and ``range_starts`` as :class:`.range_tables_ref.RangeTables`
+    describes them; ``remainder_work`` ``(G·QC, 4)``, like ``work``, holds the short last tiles when the
+    plan splits them off (else None)."""
 
     work: torch.Tensor
     range_delta: torch.Tensor

@@ -1,5 +1,5 @@
 """Each block-map row's packed key ranges and tile tables in two Triton launches (oracle:
-:func:`.range_tables_ref.range_tables_ref`, ~100 torch launches).
+:func:`.range_tables_ref.range_tables_ref`, ~75 torch launches).
 
 One program per block-map row reads its ``KC`` selection flags and the key layout's offsets once. A range
 opens at a selected non-empty cluster ``j`` unless the last such cluster before it ends where ``j``

@@ -64,7 +64,7 @@ def key_ranges(selected: torch.Tensor, key_offsets: torch.Tensor) -> tuple[torch
 
 def range_tables_ref(selected: torch.Tensor, key_offsets: torch.Tensor, num_keys: int, block_n: int) -> RangeTables:
     """:class:`RangeTables` of ``selected`` ``(G, QC, KC)`` bool over the key layout's ``(G, KC+1)``
-    offsets of ``num_keys`` keys, with torch ops (~100 launches)."""
+    offsets of ``num_keys`` keys, with torch ops (~75 launches)."""
     begin, length = key_ranges(selected, key_offsets)
     groups, num_q, width = begin.shape
     vstart = (length.cumsum(-1) - length).reshape(groups * num_q, width).to(torch.int32).contiguous()

@@ -11,7 +11,7 @@ running sum, float32 accumulator); a compensation term is a key with logit ``s·
 and value ``v̄_j``. A row with nothing to attend (empty selection, no compensation, no shared keys)
 gets zeros, as the reference does (its softmax over an empty set times an empty value matrix is 0).
 
-Work decomposition (all built with torch ops on the device, no host sync):
+Work decomposition (built on the device by :mod:`.attention_plan`, no host sync):
 
 * **Row tiles.** A program takes up to ``block_m`` sorted rows of one query cluster of one group
   and writes them straight to their original positions ``query_layout.perm[g, r]``. The work list
