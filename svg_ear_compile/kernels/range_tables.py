@@ -16,7 +16,10 @@ import torch
 import triton
 import triton.language as tl
 
-from .range_tables_ref import RangeTables, range_slots
+from .range_tables_ref import RangeTables, range_slots, range_tables_ref
+
+# A program holds its row's clusters in registers; wider rows take the torch tables (the same ones).
+MOST_CLUSTERS = 4096
 
 
 @triton.jit
@@ -86,8 +89,10 @@ def _tile_range_kernel(tile_range_ptr, count_ptr, total_ptr, range_width, num_ti
 def range_tables(selected: torch.Tensor, key_offsets: torch.Tensor, num_keys: int, block_n: int) -> RangeTables:
     """:class:`RangeTables` of ``selected`` ``(G, QC, KC)`` bool over the key layout's ``(G, KC+1)``
     offsets of ``num_keys`` keys: two zero fills and two Triton launches, no host sync; equal to
-    :func:`.range_tables_ref.range_tables_ref`."""
+    :func:`.range_tables_ref.range_tables_ref`, which rows of more than :data:`MOST_CLUSTERS` clusters take."""
     groups, num_q, num_k = selected.shape
+    if num_k > MOST_CLUSTERS:
+        return range_tables_ref(selected, key_offsets, num_keys, block_n)
     rows, width, device = groups * num_q, range_slots(num_k), selected.device
     num_tiles, words = triton.cdiv(num_keys, block_n), triton.cdiv(block_n, 32)
     delta = torch.empty(rows, width, dtype=torch.int32, device=device)

@@ -15,7 +15,11 @@ import triton
 import triton.language as tl
 
 from ..config import SvgEarConfig
+from . import routing_ref
 from .routing_ref import Fill, routing_fill
+
+# A program holds its row's clusters in registers to sort them; wider rows take the torch fill (same selection).
+MOST_CLUSTERS = 4096
 
 
 @triton.jit
@@ -72,8 +76,10 @@ def _fill_kernel(mass_ptr, priority_ptr, sizes_ptr, budget_ptr, out_ptr, num_q_c
 
 def run_fill(fill: Fill, key_sizes: torch.Tensor) -> torch.Tensor:
     """:func:`.routing_ref.run_fill` in one launch: boolean ``(G, QC, KC)``, the same selection (float32
-    mass and priority, NaN-free mass)."""
+    mass and priority, NaN-free mass); rows of more than :data:`MOST_CLUSTERS` clusters run the torch fill."""
     groups, num_q, num_k = fill.mass.shape
+    if num_k > MOST_CLUSTERS:
+        return routing_ref.run_fill(fill, key_sizes)
     selected = torch.empty(groups, num_q, num_k, dtype=torch.bool, device=fill.mass.device)
     if selected.numel() == 0:
         return selected

@@ -48,3 +48,23 @@ def test_one_key_cluster_and_one_key():
     got, expected = range_tables(selected, offsets, 1, 16), range_tables_ref(selected, offsets, 1, 16)
     assert all(torch.equal(a, b) for a, b in zip(got, expected, strict=True))
     assert got.range_total.tolist() == [1, 0] and got.range_delta.tolist() == [[0], [0]]
+
+
+def test_rows_wider_than_a_program_holds_take_the_torch_tables(monkeypatch):
+    from svg_ear_compile.kernels import range_tables as module
+
+    monkeypatch.setattr(module, "MOST_CLUSTERS", 16)
+    monkeypatch.setattr(module, "_ranges_kernel", _NoLaunch())
+    gen = torch.Generator().manual_seed(8)
+    layout = cluster_layout(torch.randint(0, 40, (2, 150), generator=gen), 40)
+    selected = (torch.rand(2, 3, 40, generator=gen) < 0.5).to(DEVICE)
+    offsets = layout.offsets.to(DEVICE)
+    got, expected = range_tables(selected, offsets, 150, 32), range_tables_ref(selected, offsets, 150, 32)
+    assert all(torch.equal(a, b) for a, b in zip(got, expected, strict=True))
+
+
+class _NoLaunch:
+    """Stands in for a Triton kernel that must not run: indexing it by a grid fails the test."""
+
+    def __getitem__(self, grid):
+        raise AssertionError("the Triton kernel ran for rows wider than MOST_CLUSTERS")

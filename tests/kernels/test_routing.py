@@ -48,3 +48,18 @@ def test_wide_rows_and_a_group_without_keys():
     got = routing.route(mass, log_error, query_sizes, key_sizes, config)
     assert torch.equal(got, routing_ref.route(mass, log_error, query_sizes, key_sizes, config))
     assert not got[2].any()
+
+
+def test_rows_wider_than_a_program_holds_take_the_torch_fill(monkeypatch):
+    monkeypatch.setattr(routing, "MOST_CLUSTERS", 16)
+    monkeypatch.setattr(routing, "_fill_kernel", _NoLaunch())
+    args = _problem(6)
+    config = SvgEarConfig(budget=0.1)
+    assert torch.equal(routing.route(*args, config), routing_ref.route(*args, config))
+
+
+class _NoLaunch:
+    """Stands in for a Triton kernel that must not run: indexing it by a grid fails the test."""
+
+    def __getitem__(self, grid):
+        raise AssertionError("the Triton kernel ran for rows wider than MOST_CLUSTERS")
