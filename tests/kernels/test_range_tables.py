@@ -18,7 +18,7 @@ def _labels(name: str, gen: torch.Generator, groups: int, n: int, kc: int) -> to
         labels[:, kc:] = torch.randint(0, 3, (groups, n - kc), generator=gen)
         return labels
     labels = torch.randint(0, kc, (groups, n), generator=gen)
-    if name == "empty_clusters":  # every third cluster empty: empty clusters never break a run
+    if name == "empty_clusters":  # two clusters in three empty: empty clusters never break a run
         labels = labels - labels % 3 + 1
         labels[labels >= kc] = 1
     return labels
