@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import NamedTuple
 
 import torch
@@ -25,7 +24,7 @@ import triton
 from .block_map import BlockMap
 from .permute_ref import ClusterLayout
 from .range_tables import range_tables
-from .range_tables_ref import RangeTables, range_slots, range_tables_ref
+from .range_tables_ref import range_slots
 
 
 class AttentionPlan(NamedTuple):
@@ -49,13 +48,6 @@ def _work_slots(num_rows: int, block_m: int, num_q: int) -> int:
     return min(num_rows, triton.cdiv(num_rows, block_m) + num_q)
 
 
-def _range_tables(selected: torch.Tensor, key_offsets: torch.Tensor, num_keys: int, block_n: int) -> RangeTables:
-    """Triton where Triton can run (CUDA tensors, or the interpreter), else the torch reference: the same tables."""
-    interpreting = os.environ.get("TRITON_INTERPRET") == "1"
-    return (range_tables if selected.is_cuda or interpreting else range_tables_ref)(selected, key_offsets, num_keys,
-                                                                                     block_n)
-
-
 def attention_plan(
     query_layout: ClusterLayout, key_layout: ClusterLayout, block_map: BlockMap, block_m: int, block_n: int,
     extra_keys: int, remainder_m: int | None = None,
@@ -64,7 +56,7 @@ def attention_plan(
     (compensation + shared keys per row) only enters the cost used to order the work.
     ``remainder_m`` (< ``block_m``) splits off the last tile of each cluster when it has at most
     that many rows."""
-    tables = _range_tables(block_map.selected, key_layout.offsets, key_layout.perm.shape[-1], block_n)
+    tables = range_tables(block_map.selected, key_layout.offsets, key_layout.perm.shape[-1], block_n)
     groups, num_q = block_map.selected.shape[:2]
     offsets = query_layout.offsets
     num_rows = query_layout.perm.shape[1]

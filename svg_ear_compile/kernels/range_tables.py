@@ -12,6 +12,8 @@ packed start ``before_j`` and delta ``first_j − before_j``. Its start bit is a
 
 from __future__ import annotations
 
+import os
+
 import torch
 import triton
 import triton.language as tl
@@ -88,10 +90,12 @@ def _tile_range_kernel(tile_range_ptr, count_ptr, total_ptr, range_width, num_ti
 
 def range_tables(selected: torch.Tensor, key_offsets: torch.Tensor, num_keys: int, block_n: int) -> RangeTables:
     """:class:`RangeTables` of ``selected`` ``(G, QC, KC)`` bool over the key layout's ``(G, KC+1)``
-    offsets of ``num_keys`` keys: two zero fills and two Triton launches, no host sync; equal to
-    :func:`.range_tables_ref.range_tables_ref`, which rows of more than :data:`MOST_CLUSTERS` clusters take."""
+    offsets of ``num_keys`` keys: two zero fills and two Triton launches, no host sync. Equal to
+    :func:`.range_tables_ref.range_tables_ref`, which builds them where the kernels do not run: CPU tensors
+    without the interpreter, rows of more than :data:`MOST_CLUSTERS` clusters, no rows or no clusters."""
     groups, num_q, num_k = selected.shape
-    if num_k > MOST_CLUSTERS:
+    runs_here = selected.is_cuda or os.environ.get("TRITON_INTERPRET") == "1"
+    if not runs_here or num_k > MOST_CLUSTERS or selected.numel() == 0:
         return range_tables_ref(selected, key_offsets, num_keys, block_n)
     rows, width, device = groups * num_q, range_slots(num_k), selected.device
     num_tiles, words = triton.cdiv(num_keys, block_n), triton.cdiv(block_n, 32)
@@ -100,8 +104,6 @@ def range_tables(selected: torch.Tensor, key_offsets: torch.Tensor, num_keys: in
     total = torch.empty(rows, dtype=torch.int32, device=device)
     tile_range = torch.zeros(rows, num_tiles, dtype=torch.int32, device=device)
     starts = torch.zeros(rows, num_tiles, words, dtype=torch.int32, device=device)
-    if rows == 0 or num_k == 0:
-        return RangeTables(delta, count.zero_(), total.zero_(), tile_range.fill_(width - 1), starts)
     block_kc = triton.next_power_of_2(num_k)
     _ranges_kernel[(rows,)](
         selected.contiguous().view(torch.uint8), key_offsets.contiguous(), delta, count, total, tile_range, starts,

@@ -16,7 +16,6 @@ import triton.language as tl
 
 from ..config import SvgEarConfig
 from . import routing_ref
-from .routing_ref import Fill, routing_fill
 
 # A program holds its row's clusters in registers to sort them; wider rows take the torch fill (same selection).
 MOST_CLUSTERS = 4096
@@ -74,7 +73,7 @@ def _fill_kernel(mass_ptr, priority_ptr, sizes_ptr, budget_ptr, out_ptr, num_q_c
     tl.store(out_ptr + order, tl.full([BLOCK_KC], 1, tl.int8), mask=take)
 
 
-def run_fill(fill: Fill, key_sizes: torch.Tensor) -> torch.Tensor:
+def run_fill(fill: routing_ref.Fill, key_sizes: torch.Tensor) -> torch.Tensor:
     """:func:`.routing_ref.run_fill` in one launch: boolean ``(G, QC, KC)``, the same selection (float32
     mass and priority, NaN-free mass); rows of more than :data:`MOST_CLUSTERS` clusters run the torch fill."""
     groups, num_q, num_k = fill.mass.shape
@@ -95,5 +94,5 @@ def run_fill(fill: Fill, key_sizes: torch.Tensor) -> torch.Tensor:
 def route(mass: torch.Tensor, log_error: torch.Tensor | None, query_sizes: torch.Tensor, key_sizes: torch.Tensor,
           config: SvgEarConfig) -> torch.Tensor:
     """:func:`.routing_ref.route` with the greedy fill in Triton: the same selection."""
-    fill = routing_fill(mass, log_error, query_sizes, key_sizes, config)
+    fill = routing_ref.routing_fill(mass, log_error, query_sizes, key_sizes, config)
     return fill if isinstance(fill, torch.Tensor) else run_fill(fill, key_sizes)

@@ -9,6 +9,8 @@ from svg_ear_compile.kernels.permute_ref import cluster_layout
 from svg_ear_compile.kernels.range_tables import range_tables
 from svg_ear_compile.kernels.range_tables_ref import range_tables_ref
 
+from ._no_launch import NoLaunch
+
 DEVICE = "cpu" if os.environ.get("TRITON_INTERPRET", "0") == "1" else "cuda"
 
 
@@ -54,17 +56,10 @@ def test_rows_wider_than_a_program_holds_take_the_torch_tables(monkeypatch):
     from svg_ear_compile.kernels import range_tables as module
 
     monkeypatch.setattr(module, "MOST_CLUSTERS", 16)
-    monkeypatch.setattr(module, "_ranges_kernel", _NoLaunch())
+    monkeypatch.setattr(module, "_ranges_kernel", NoLaunch())
     gen = torch.Generator().manual_seed(8)
     layout = cluster_layout(torch.randint(0, 40, (2, 150), generator=gen), 40)
     selected = (torch.rand(2, 3, 40, generator=gen) < 0.5).to(DEVICE)
     offsets = layout.offsets.to(DEVICE)
     got, expected = range_tables(selected, offsets, 150, 32), range_tables_ref(selected, offsets, 150, 32)
     assert all(torch.equal(a, b) for a, b in zip(got, expected, strict=True))
-
-
-class _NoLaunch:
-    """Stands in for a Triton kernel that must not run: indexing it by a grid fails the test."""
-
-    def __getitem__(self, grid):
-        raise AssertionError("the Triton kernel ran for rows wider than MOST_CLUSTERS")
