@@ -64,7 +64,9 @@ def svg_ear_attention(
         state: this layer's centroid cache; warm calls run ``kmeans_iters`` instead of
             ``kmeans_iters_init`` Lloyd steps.
         layer: layer index, for ``config.layer_overrides`` and ``config.dense_layers``.
-        timestep: the model's timestep this call belongs to, for ``config.dense_above_timestep``.
+        timestep: the model's timestep this call belongs to, for ``config.dense_above_timestep`` and to
+            tell a new video: a timestep above the last one ``state`` saw starts it cold
+            (:meth:`SvgEarState.follow_timestep`). Without timesteps, give each video fresh states.
         num_video: joint attention (HunyuanVideo): the first ``num_video`` tokens are video, the rest
             text. Only video tokens are clustered and sparsified; every video query also attends
             exactly to the valid text tokens; text queries attend exactly to all valid tokens.
@@ -90,6 +92,8 @@ def svg_ear_attention(
     """
     validate_inputs(q, k, v)
     config = (config if config is not None else SvgEarConfig()).for_layer(layer)
+    if state is not None and timestep is not None:
+        state.follow_timestep(timestep_value(timestep))
     seq_len = q.shape[2]
     valid = _padding_mask(key_padding_mask, q.shape[0], seq_len, q.device)
     num_video = _video_tokens(num_video, seq_len)

@@ -97,7 +97,7 @@ def attention(
     out, stats = result
     _synchronize(q.device)
     recording.add(layer, q.shape[2], stats["density"], stats["dense"], (time.perf_counter() - start) * 1e3,
-                  reused=stats.get("reused_routing", False))
+                  reused=stats.get("reused_routing", False), cold=stats.get("cold_start", False))
     return out.contiguous()
 
 

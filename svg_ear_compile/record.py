@@ -28,6 +28,7 @@ class AttentionRecord:
     dense: bool
     milliseconds: float
     reused: bool = False  # reused a kept routing (``SvgEarConfig.refresh_every``): no k-means, probe or routing
+    cold: bool = False  # full k-means from scratch: the layer's first sparse call of a video
 
 
 @dataclass
@@ -35,32 +36,34 @@ class Recording:
     records: list[AttentionRecord] = field(default_factory=list)
 
     def add(self, layer: int, seq_len: int, density: float, dense: bool, milliseconds: float,
-            reused: bool = False) -> None:
+            reused: bool = False, cold: bool = False) -> None:
         step = sum(1 for r in self.records if r.layer == layer)
-        self.records.append(AttentionRecord(layer, step, seq_len, density, dense, milliseconds, reused))
+        self.records.append(AttentionRecord(layer, step, seq_len, density, dense, milliseconds, reused, cold))
 
     def mean_density(self) -> float:
         """Density over all recorded calls, each weighted equally (dense calls count as 1)."""
         return sum(r.density for r in self.records) / max(len(self.records), 1)
 
     def layer_table(self) -> str:
-        """One row per layer: calls, how many ran exact (warm-up, dense layer) and how many reused a kept
-        routing, mean density, total op time."""
+        """One row per layer: calls, how many ran exact (warm-up, dense layer), reused a kept routing or
+        started cold (full k-means: once per video and layer), mean density, total op time."""
         by_layer: dict[int, list[AttentionRecord]] = {}
         for r in self.records:
             by_layer.setdefault(r.layer, []).append(r)
-        lines = [f"{'layer':>5s} {'calls':>5s} {'exact':>5s} {'reused':>6s} {'density':>8s} {'ms':>9s}"]
+        lines = [f"{'layer':>5s} {'calls':>5s} {'exact':>5s} {'reused':>6s} {'cold':>4s} {'density':>8s} {'ms':>9s}"]
         for layer, calls in sorted(by_layer.items()):
             density = sum(r.density for r in calls) / len(calls)
             milliseconds = sum(r.milliseconds for r in calls)
             lines.append(f"{layer:5d} {len(calls):5d} {sum(r.dense for r in calls):5d} "
-                         f"{sum(r.reused for r in calls):6d} {density:8.1%} {milliseconds:9.1f}")
+                         f"{sum(r.reused for r in calls):6d} {sum(r.cold for r in calls):4d} {density:8.1%} "
+                         f"{milliseconds:9.1f}")
         return "\n".join(lines)
 
     def table(self) -> str:
         lines = [f"{'layer':>5s} {'step':>4s} {'S':>7s} {'density':>8s} {'ms':>9s}"]
         lines += [f"{r.layer:5d} {r.step:4d} {r.seq_len:7d} {r.density:8.1%} {r.milliseconds:9.2f}"
-                  + ("  (exact)" if r.dense else "  (reused routing)" if r.reused else "") for r in self.records]
+                  + ("  (exact)" if r.dense else "  (reused routing)" if r.reused else "  (cold start)" if r.cold
+                     else "") for r in self.records]
         return "\n".join(lines)
 
 

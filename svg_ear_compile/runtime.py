@@ -69,18 +69,27 @@ def timestep_value(timestep: torch.Tensor | float) -> float:
     Every attention call of one forward receives the same timestep tensor: the first read waits for the
     device, the next ones reuse it. Reuse needs the very same tensor object (a live weak reference) at
     the same in-place version, so a new or modified timestep is always read again. Inference-mode
-    tensors keep no version counter: they are read every time.
+    tensors keep no version counter: the one a :func:`track_timestep` hook published for the forward in
+    progress is read once per forward (the hook forgets the read when the next forward starts), any
+    other is read every time.
     """
     if not isinstance(timestep, torch.Tensor):
         return float(timestep)
-    if timestep.is_inference():
-        return float(timestep.max())
     cached = _last_timestep_read.get("tensor")
-    if cached is not None and cached() is timestep and _last_timestep_read["version"] == timestep._version:
+    version = _read_version(timestep)
+    if cached is not None and cached() is timestep and _last_timestep_read["version"] == version:
         return _last_timestep_read["value"]
     value = float(timestep.max())
-    _last_timestep_read.update(tensor=weakref.ref(timestep), version=timestep._version, value=value)
+    _last_timestep_read.update(tensor=weakref.ref(timestep), version=version, value=value)
     return value
+
+
+def _read_version(timestep: torch.Tensor) -> object:
+    """What a cached read of ``timestep`` must still match: its in-place version; for an inference tensor
+    (no version counter) the forward that published it, else a fresh object that matches nothing."""
+    if not timestep.is_inference():
+        return timestep._version
+    return "published this forward" if timestep is _timestep.get() else object()
 
 
 def track_timestep(model: torch.nn.Module) -> torch.utils.hooks.RemovableHandle:
@@ -95,7 +104,10 @@ def track_timestep(model: torch.nn.Module) -> torch.utils.hooks.RemovableHandle:
 
     def publish(module: torch.nn.Module, args: tuple, kwargs: dict[str, Any]) -> None:
         timestep = signature.bind_partial(*args, **kwargs).arguments.get("timestep")
-        _timestep.set(torch.as_tensor(timestep) if timestep is not None else None)
+        published = torch.as_tensor(timestep) if timestep is not None else None
+        _timestep.set(published)
+        if published is not None and published.is_inference():
+            _last_timestep_read.clear()  # no version counter to tell: a new forward reads it afresh
 
     return model.register_forward_pre_hook(publish, with_kwargs=True)
 

@@ -5,6 +5,10 @@ last call; a call whose shape, dtype or device differs (another resolution, batc
 cluster count) starts cold again instead of failing. With ``SvgEarConfig.refresh_every > 1`` it also
 keeps the last call's clustering and block map (:class:`Routing`) for the calls that reuse it.
 
+A denoising loop runs its timesteps downwards, so a call at a higher timestep than the layer's last
+one starts a new video (:meth:`SvgEarState.follow_timestep`): it starts cold, as after
+``reset_centroid_caches()``, instead of attending through the last video's clustering and block map.
+
     >>> import torch
     >>> from svg_ear_compile import SvgEarConfig, SvgEarState, svg_ear_attention
     >>> q = k = v = torch.randn(1, 2, 256, 64)
@@ -76,6 +80,7 @@ class SvgEarState:
         self.graphs: dict[tuple, object] = {}
         self.routing: Routing | None = None
         self.routing_uses = 0
+        self.last_timestep: float | None = None
 
     @property
     def warm(self) -> bool:
@@ -109,10 +114,22 @@ class SvgEarState:
         call is its first; more retire it sooner (``SvgEarConfig.stagger_refresh``)."""
         self.routing, self.routing_uses = routing, served
 
+    def follow_timestep(self, timestep: float) -> bool:
+        """Note the timestep of this layer's call; above the last one noted, start cold (a new video)
+        and return True. Equal timesteps (the two calls of classifier-free guidance) and falling ones
+        (the next denoising step) keep the state."""
+        new_video = self.last_timestep is not None and timestep > self.last_timestep
+        if new_video:
+            self.start_cold()
+        self.last_timestep = timestep
+        return new_video
+
     def start_cold(self) -> None:
-        """Forget the centroids, the kept routing and the cold-start count (a new video); graphs stay."""
+        """Forget the centroids, the kept routing, the cold-start count and the last timestep (a new
+        video); graphs stay."""
         self.query_centroids = self.key_centroids = None
         self.cold_starts = 0
+        self.last_timestep = None
         self.keep_routing(None)
 
     def reset(self) -> None:

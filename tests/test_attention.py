@@ -322,6 +322,30 @@ def test_batch_shares_routing_attends_every_video_through_the_first_ones_routing
     assert torch.equal(third["selected"][1], third["selected"][0])
 
 
+def test_a_timestep_above_the_layers_last_one_starts_a_new_video_cold():
+    """Denoising runs its timesteps downwards, so a call above the layer's last timestep is a new video:
+    it equals the same call on a fresh state (the oracle) instead of reusing the last video's routing.
+    Equal timesteps (the two calls of guidance) and falling ones keep the state; without timesteps
+    nothing tells the videos apart."""
+    cfg = SvgEarConfig(**SMALL, budget=0.25, kmeans_iters=1, refresh_every=4)
+    first_video = [video_qkv(1, 2, 2, 8, 8, 32, seed=seed) for seed in range(3)]
+    q, k, v = video_qkv(1, 2, 2, 8, 8, 32, seed=7)
+    expected = svg_ear_attention(q, k, v, cfg, state=SvgEarState())
+    for timesteps, new_video in (((900.0, 900.0, 500.0), torch.tensor([900.0])), ((None, None, None), None)):
+        state = SvgEarState()
+        reused = [svg_ear_attention(*qkv, cfg, state=state, timestep=t, return_stats=True)[1]["reused_routing"]
+                  for qkv, t in zip(first_video, timesteps, strict=True)]
+        assert reused == [False, True, True] and state.warm
+        out, stats = svg_ear_attention(q, k, v, cfg, state=state, timestep=new_video, return_stats=True)
+        if new_video is None:
+            assert stats["reused_routing"] and not stats["cold_start"]
+            continue
+        assert stats["cold_start"] and not stats["reused_routing"] and state.cold_starts == 1
+        assert torch.equal(out, expected)
+        _, next_step = svg_ear_attention(q, k, v, cfg, state=state, timestep=800.0, return_stats=True)
+        assert next_step["reused_routing"]
+
+
 def test_early_budget_routes_the_steps_above_its_timestep_with_it():
     """Above ``early_above_timestep`` a call equals the same call at ``budget=early_budget`` (fresh
     states, the oracle); at or below it, the call at ``budget``. A kept routing is not carried over

@@ -1,5 +1,5 @@
-# record() keeps one row per op call, numbers steps per layer, marks calls that reused a kept routing, and
-# summarises per layer from those rows.
+# record() keeps one row per op call, numbers steps per layer, marks calls that reused a kept routing or
+# started cold, and summarises per layer from those rows.
 import pytest
 import torch
 
@@ -14,13 +14,14 @@ def test_rows_steps_and_layer_table():
         for _ in range(2):
             for layer in (0, 1):
                 torch.ops.svg_ear.attention(q, k, v, CFG.to_yaml(), layer)
-    assert [(r.layer, r.step, r.dense) for r in rec.records] == [(0, 0, True), (1, 0, False), (0, 1, True),
-                                                                  (1, 1, False)]
+    assert [(r.layer, r.step, r.dense, r.cold) for r in rec.records] == [(0, 0, True, False), (1, 0, False, True),
+                                                                          (0, 1, True, False), (1, 1, False, False)]
     rows = {int(line.split()[0]): line.split() for line in rec.layer_table().splitlines()[1:]}
-    assert rows[0][1:4] == ["2", "2", "0"] and rows[0][4] == "100.0%"
+    assert rows[0][1:5] == ["2", "2", "0", "0"] and rows[0][5] == "100.0%"
     sparse = [r.density for r in rec.records if r.layer == 1]
-    assert rows[1][1:4] == ["2", "0", "0"] and float(rows[1][4].rstrip("%")) == pytest.approx(
+    assert rows[1][1:5] == ["2", "0", "0", "1"] and float(rows[1][5].rstrip("%")) == pytest.approx(
         100 * sum(sparse) / 2, abs=0.06)
+    assert [line.endswith("(cold start)") for line in rec.table().splitlines()[1:]] == [False, True, False, False]
     assert rec.mean_density() == pytest.approx((2 + sum(sparse)) / 4)
 
 

@@ -93,3 +93,53 @@ def test_timestep_value_is_the_max_and_follows_new_and_modified_tensors():
         assert timestep_value(t) == 800.0
         t.fill_(100.0)
         assert timestep_value(t) == 100.0
+
+
+def test_an_inference_tensor_published_by_the_hook_is_read_once_per_forward():
+    """Under ``inference_mode`` the timestep a ``track_timestep`` hook publishes is read once per forward
+    (one device sync, not one per layer): a change inside the forward is not seen, the next forward
+    reads it again."""
+    from svg_ear_compile.runtime import timestep_value
+
+    class Model(torch.nn.Module):
+        def forward(self, x, timestep):
+            first = timestep_value(runtime.current_timestep())
+            timestep.fill_(first - 1.0)  # the forward's layers all see the value read first
+            return torch.tensor([first, timestep_value(runtime.current_timestep())])
+
+    model = Model()
+    handle = runtime.track_timestep(model)
+    with torch.inference_mode():
+        buffer = torch.tensor([900.0])  # one buffer for every step, filled in place between forwards
+        assert model(None, buffer).tolist() == [900.0, 900.0]
+        buffer.fill_(400.0)
+        assert model(None, buffer).tolist() == [400.0, 400.0]
+    handle.remove()
+
+
+@pytest.mark.parametrize("regional", [False, True])
+def test_a_second_video_without_reset_matches_one_after_reset(regional):
+    """Two denoising loops in a row through one compiled model, with no ``reset_centroid_caches()``
+    between them: the second video's first calls start cold (the timestep rose) instead of reusing the
+    first video's kept routing, so its outputs equal those it gives after a reset (the oracle)."""
+    options = {"min_seq_len": 0, "budget": 0.25, "num_q_clusters": 8, "num_k_clusters": 16, "refresh_every": 4}
+    ops.reset_centroid_caches()
+    torch._dynamo.reset()
+    model = tiny_wan(num_layers=2)
+    compiled = compile_repeated_blocks(model, options) if regional else torch.compile(
+        model, backend="svg_ear", options=options)
+
+    def video(seed: int, steps: tuple[float, ...]) -> tuple[list[torch.Tensor], list]:
+        with torch.no_grad(), record() as rec:
+            outputs = [compiled(**wan_inputs(timestep=t, seed=seed + index))[0] for index, t in enumerate(steps)]
+        return outputs, rec.records
+
+    video(0, STEPS[:3])  # ends mid-way through its kept routings (3 of 4 calls served)
+    second, records = video(10, STEPS)
+    ops.reset_centroid_caches()
+    expected, _ = video(10, STEPS)
+    for got, want in zip(second, expected, strict=True):
+        assert torch.equal(got, want)
+    assert [(r.step, r.cold, r.reused) for r in records if r.layer == 1] == [(0, True, False), (1, False, True),
+                                                                             (2, False, True), (3, False, True)]
+    ops.reset_centroid_caches()
