@@ -32,6 +32,7 @@ import torch
 _layer_by_storage: dict[int, int] = {}
 _timestep: contextvars.ContextVar[torch.Tensor | None] = contextvars.ContextVar("svg_ear_timestep", default=None)
 _last_timestep_read: dict[str, Any] = {}  # "tensor": weak reference, "version": its _version, "value": the float
+_prefetched: dict[str, Any] = {}  # the published CUDA timestep's max on its way to the host (see _prefetch)
 
 
 def _storage_key(tensor: torch.Tensor) -> int:
@@ -79,9 +80,30 @@ def timestep_value(timestep: torch.Tensor | float) -> float:
     version = _read_version(timestep)
     if cached is not None and cached() is timestep and _last_timestep_read["version"] == version:
         return _last_timestep_read["value"]
-    value = float(timestep.max())
+    prefetched = _prefetched.get("tensor")
+    if prefetched is not None and prefetched() is timestep:
+        _prefetched["ready"].synchronize()
+        value = float(_prefetched["host"])
+    else:
+        value = float(timestep.max())
     _last_timestep_read.update(tensor=weakref.ref(timestep), version=version, value=value)
     return value
+
+
+def _prefetch(timestep: torch.Tensor | None) -> None:
+    """Start copying a published CUDA timestep's max to the host, without waiting.
+
+    The op's first read in the forward then waits for that copy only, which sits at the start of the
+    forward in the stream, not for the layer's work queued after it: the GPU keeps running meanwhile.
+    """
+    _prefetched.clear()
+    if timestep is None or timestep.device.type != "cuda":
+        return
+    host = torch.empty((), dtype=timestep.dtype, pin_memory=True)
+    host.copy_(timestep.max(), non_blocking=True)
+    ready = torch.cuda.Event()
+    ready.record()
+    _prefetched.update(tensor=weakref.ref(timestep), host=host, ready=ready)
 
 
 def _read_version(timestep: torch.Tensor) -> object:
@@ -96,7 +118,8 @@ def track_timestep(model: torch.nn.Module) -> torch.utils.hooks.RemovableHandle:
     """Publish ``model``'s ``timestep`` argument before each forward (for warm-up inside compiled blocks).
 
     ``model`` itself must run eagerly (its blocks may be compiled): a hook inside a compiled graph
-    would be traced, not run.
+    would be traced, not run. A CUDA timestep's value starts on its way to the host here, so that the
+    op's read of it (warm-up, a new video) does not wait for the work queued after it.
     """
     signature = inspect.signature(model.forward)
     if "timestep" not in signature.parameters:
@@ -108,6 +131,7 @@ def track_timestep(model: torch.nn.Module) -> torch.utils.hooks.RemovableHandle:
         _timestep.set(published)
         if published is not None and published.is_inference():
             _last_timestep_read.clear()  # no version counter to tell: a new forward reads it afresh
+        _prefetch(published)
 
     return model.register_forward_pre_hook(publish, with_kwargs=True)
 

@@ -143,3 +143,28 @@ def test_a_second_video_without_reset_matches_one_after_reset(regional):
     assert [(r.step, r.cold, r.reused) for r in records if r.layer == 1] == [(0, True, False), (1, False, True),
                                                                              (2, False, True), (3, False, True)]
     ops.reset_centroid_caches()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="only a CUDA timestep is copied ahead")
+def test_a_published_cuda_timestep_is_read_without_a_device_sync():
+    """The hook starts the published timestep's copy to the host; the op's read then waits on that copy's
+    event alone, never on a synchronising ``.item()`` (which the sync debug mode turns into an error)."""
+    from svg_ear_compile.runtime import timestep_value
+
+    class Model(torch.nn.Module):
+        def forward(self, x, timestep):
+            return timestep_value(runtime.current_timestep())
+
+    model = Model()
+    handle = runtime.track_timestep(model)
+    try:
+        for value in (900.0, 400.0):
+            timestep = torch.tensor([value - 1.0, value], device="cuda")
+            torch.cuda.set_sync_debug_mode("error")
+            try:
+                read = model(None, timestep)
+            finally:
+                torch.cuda.set_sync_debug_mode("default")
+            assert read == value
+    finally:
+        handle.remove()
