@@ -23,7 +23,7 @@ Runs per model, each compiled afresh in one process:
   no sparse attention can save.
 
 Every forward gets a timestep tensor of its own (500), as a denoising loop passes one per step, so the op
-reads it from the device once per forward as it would there (a new video is told by a rising timestep).
+reads it from the device once per forward as it would there (a new video is told by its timestep moving back).
 For each: compile time (first call, wall clock), the median of ``--repeats`` forwards timed with
 CUDA events after ``--warmup`` calls (with reuse, by default one whole refresh cycle, so that every
 layer's CUDA graphs are captured before timing), centroid caches warm as in the middle of a denoising loop (their

@@ -65,7 +65,7 @@ def svg_ear_attention(
             ``kmeans_iters_init`` Lloyd steps.
         layer: layer index, for ``config.layer_overrides`` and ``config.dense_layers``.
         timestep: the model's timestep this call belongs to, for ``config.dense_above_timestep`` and to
-            tell a new video: a timestep above the last one ``state`` saw starts it cold
+            tell a new video: a timestep that moves back against the loop's way starts it cold
             (:meth:`SvgEarState.follow_timestep`). Without timesteps, give each video fresh states.
         num_video: joint attention (HunyuanVideo): the first ``num_video`` tokens are video, the rest
             text. Only video tokens are clustered and sparsified; every video query also attends

@@ -5,9 +5,9 @@ last call; a call whose shape, dtype or device differs (another resolution, batc
 cluster count) starts cold again instead of failing. With ``SvgEarConfig.refresh_every > 1`` it also
 keeps the last call's clustering and block map (:class:`Routing`) for the calls that reuse it.
 
-A denoising loop runs its timesteps downwards, so a call at a higher timestep than the layer's last
-one starts a new video (:meth:`SvgEarState.follow_timestep`): it starts cold, as after
-``reset_centroid_caches()``, instead of attending through the last video's clustering and block map.
+A denoising loop moves its timestep one way, so a call that moves it back starts a new video
+(:meth:`SvgEarState.follow_timestep`): it starts cold, as after ``reset_centroid_caches()``, instead of
+attending through the last video's clustering and block map.
 
     >>> import torch
     >>> from svg_ear_compile import SvgEarConfig, SvgEarState, svg_ear_attention
@@ -80,6 +80,7 @@ class SvgEarState:
         self.graphs: dict[tuple, object] = {}
         self.routing: Routing | None = None
         self.routing_uses = 0
+        self.first_timestep: float | None = None  # this video's first and last timesteps (follow_timestep)
         self.last_timestep: float | None = None
 
     @property
@@ -115,12 +116,19 @@ class SvgEarState:
         self.routing, self.routing_uses = routing, served
 
     def follow_timestep(self, timestep: float) -> bool:
-        """Note the timestep of this layer's call; above the last one noted, start cold (a new video)
-        and return True. Equal timesteps (the two calls of classifier-free guidance) and falling ones
-        (the next denoising step) keep the state."""
-        new_video = self.last_timestep is not None and timestep > self.last_timestep
+        """Note the timestep of this layer's call; if it moves back against the way this video's timesteps
+        went so far (down in Wan and HunyuanVideo; up works alike), start cold (a new video) and return True.
+
+        Equal timesteps (the two calls of classifier-free guidance) and ones moving on (the next step) keep
+        the state. A sampler that evaluates the model at a higher noise level within one video starts cold
+        there too: slower, never wrong. A video's second distinct timestep sets the direction, so videos of
+        a single timestep are not told apart."""
+        first, last = self.first_timestep, self.last_timestep
+        new_video = first is not None and last != first and (timestep - last) * (last - first) < 0
         if new_video:
             self.start_cold()
+        if self.first_timestep is None:
+            self.first_timestep = timestep
         self.last_timestep = timestep
         return new_video
 
@@ -129,7 +137,7 @@ class SvgEarState:
         video); graphs stay."""
         self.query_centroids = self.key_centroids = None
         self.cold_starts = 0
-        self.last_timestep = None
+        self.first_timestep = self.last_timestep = None
         self.keep_routing(None)
 
     def reset(self) -> None:

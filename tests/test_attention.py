@@ -322,16 +322,18 @@ def test_batch_shares_routing_attends_every_video_through_the_first_ones_routing
     assert torch.equal(third["selected"][1], third["selected"][0])
 
 
-def test_a_timestep_above_the_layers_last_one_starts_a_new_video_cold():
-    """Denoising runs its timesteps downwards, so a call above the layer's last timestep is a new video:
-    it equals the same call on a fresh state (the oracle) instead of reusing the last video's routing.
-    Equal timesteps (the two calls of guidance) and falling ones keep the state; without timesteps
-    nothing tells the videos apart."""
+@pytest.mark.parametrize("loop", ["down", "up"])
+def test_a_timestep_moving_back_starts_a_new_video_cold(loop):
+    """A denoising loop moves its timestep one way (down in Wan; up in other models), so a call that moves it back
+    is a new video: it equals the same call on a fresh state (the oracle) instead of reusing the last
+    video's routing. Equal timesteps (the two calls of guidance) and ones moving on keep the state;
+    without timesteps nothing tells the videos apart."""
     cfg = SvgEarConfig(**SMALL, budget=0.25, kmeans_iters=1, refresh_every=4)
     first_video = [video_qkv(1, 2, 2, 8, 8, 32, seed=seed) for seed in range(3)]
     q, k, v = video_qkv(1, 2, 2, 8, 8, 32, seed=7)
     expected = svg_ear_attention(q, k, v, cfg, state=SvgEarState())
-    for timesteps, new_video in (((900.0, 900.0, 500.0), torch.tensor([900.0])), ((None, None, None), None)):
+    start, on, later = (900.0, 500.0, 800.0) if loop == "down" else (100.0, 500.0, 200.0)
+    for timesteps, new_video in (((start, start, on), torch.tensor([start])), ((None, None, None), None)):
         state = SvgEarState()
         reused = [svg_ear_attention(*qkv, cfg, state=state, timestep=t, return_stats=True)[1]["reused_routing"]
                   for qkv, t in zip(first_video, timesteps, strict=True)]
@@ -342,7 +344,7 @@ def test_a_timestep_above_the_layers_last_one_starts_a_new_video_cold():
             continue
         assert stats["cold_start"] and not stats["reused_routing"] and state.cold_starts == 1
         assert torch.equal(out, expected)
-        _, next_step = svg_ear_attention(q, k, v, cfg, state=state, timestep=800.0, return_stats=True)
+        _, next_step = svg_ear_attention(q, k, v, cfg, state=state, timestep=later, return_stats=True)
         assert next_step["reused_routing"]
 
 
