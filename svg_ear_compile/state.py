@@ -133,7 +133,7 @@ class SvgEarState:
         return new_video
 
     def start_cold(self) -> None:
-        """Forget the centroids, the kept routing, the cold-start count and the last timestep (a new
+        """Forget the centroids, the kept routing, the cold-start count and the timesteps noted (a new
         video); graphs stay."""
         self.query_centroids = self.key_centroids = None
         self.cold_starts = 0

@@ -324,9 +324,9 @@ def test_batch_shares_routing_attends_every_video_through_the_first_ones_routing
 
 @pytest.mark.parametrize("loop", ["down", "up"])
 def test_a_timestep_moving_back_starts_a_new_video_cold(loop):
-    """A denoising loop moves its timestep one way (down in Wan; up in other models), so a call that moves it back
-    is a new video: it equals the same call on a fresh state (the oracle) instead of reusing the last
-    video's routing. Equal timesteps (the two calls of guidance) and ones moving on keep the state;
+    """A denoising loop moves its timestep one way (down in Wan; up in other models), so a call that moves
+    it back is a new video: it equals the same call on a fresh state (the oracle) instead of reusing the
+    last video's routing. Equal timesteps (the two calls of guidance) and ones moving on keep the state;
     without timesteps nothing tells the videos apart."""
     cfg = SvgEarConfig(**SMALL, budget=0.25, kmeans_iters=1, refresh_every=4)
     first_video = [video_qkv(1, 2, 2, 8, 8, 32, seed=seed) for seed in range(3)]
