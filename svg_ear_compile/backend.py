@@ -18,6 +18,7 @@ from typing import Any
 import torch
 import torch.fx
 
+from . import runtime
 from .config import SvgEarConfig, config_fields
 from .passes import RewriteTarget, classify, find_attention, rewrite_attention, timestep_input
 from .passes.classify import REWRITE
@@ -152,8 +153,27 @@ def rewrite_graph(gm: torch.fx.GraphModule, options: dict[str, Any] | None) -> l
 
 
 def svg_ear_backend(gm: torch.fx.GraphModule, example_inputs: list[Any], options: dict[str, Any] | None = None):
-    """The ``svg_ear`` Dynamo backend: rewrite, then compile the graph with Inductor."""
+    """The ``svg_ear`` Dynamo backend: rewrite, then compile the graph with Inductor.
+
+    A whole-model graph (it takes the model's timestep) starts each call by sending the timestep to the
+    host (:func:`~svg_ear_compile.runtime.prefetch_timestep`), as ``compile_repeated_blocks``' hook does.
+    """
     from torch._inductor.compile_fx import compile_fx
 
     rewrite_graph(gm, options)
-    return compile_fx(gm, example_inputs)
+    compiled = compile_fx(gm, example_inputs)
+    timestep = timestep_input(gm.graph)
+    if timestep is None:
+        return compiled
+    return _prefetching(compiled, [node for node in gm.graph.nodes if node.op == "placeholder"].index(timestep))
+
+
+def _prefetching(compiled: Any, timestep_index: int) -> Any:
+    """``compiled``, first prefetching its ``timestep_index``-th input (Dynamo calls it with the graph's
+    inputs as positional arguments)."""
+
+    def run(*args: Any) -> Any:
+        runtime.prefetch_timestep(args[timestep_index])
+        return compiled(*args)
+
+    return run

@@ -32,7 +32,7 @@ import torch
 _layer_by_storage: dict[int, int] = {}
 _timestep: contextvars.ContextVar[torch.Tensor | None] = contextvars.ContextVar("svg_ear_timestep", default=None)
 _last_timestep_read: dict[str, Any] = {}  # "tensor": weak reference, "version": its _version, "value": the float
-_prefetched: dict[str, Any] = {}  # the published CUDA timestep's max on its way to the host (see _prefetch)
+_prefetched: dict[str, Any] = {}  # a CUDA timestep's max on its way to the host (see prefetch_timestep)
 
 
 def _storage_key(tensor: torch.Tensor) -> int:
@@ -85,16 +85,22 @@ def timestep_value(timestep: torch.Tensor | float) -> float:
         _prefetched["ready"].synchronize()
         value = float(_prefetched["host"])
     else:
-        value = float(timestep.max())
+        value = _read_now(timestep)
     _last_timestep_read.update(tensor=weakref.ref(timestep), version=version, value=value)
     return value
 
 
-def _prefetch(timestep: torch.Tensor | None) -> None:
-    """Start copying a published CUDA timestep's max to the host, without waiting.
+def _read_now(timestep: torch.Tensor) -> float:
+    """``max(timestep)``, waiting for everything queued before it on the device."""
+    return float(timestep.max())
 
-    The op's first read in the forward then waits for that copy only, which sits at the start of the
-    forward in the stream, not for the layer's work queued after it: the GPU keeps running meanwhile.
+
+def prefetch_timestep(timestep: torch.Tensor | None) -> None:
+    """Start copying a CUDA timestep's max to the host, without waiting, for :func:`timestep_value`.
+
+    Called where a forward starts (the :func:`track_timestep` hook, the ``svg_ear`` backend's whole-model
+    graph): the op's first read then waits for that copy only, which sits at the start of the forward in
+    the stream, not for the layer's work queued after it, so the GPU keeps running meanwhile.
     """
     _prefetched.clear()
     if timestep is None or timestep.device.type != "cuda":
@@ -131,7 +137,7 @@ def track_timestep(model: torch.nn.Module) -> torch.utils.hooks.RemovableHandle:
         _timestep.set(published)
         if published is not None and published.is_inference():
             _last_timestep_read.clear()  # no version counter to tell: a new forward reads it afresh
-        _prefetch(published)
+        prefetch_timestep(published)
 
     return model.register_forward_pre_hook(publish, with_kwargs=True)
 

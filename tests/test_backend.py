@@ -189,3 +189,48 @@ def test_explain_shows_the_layers_their_config_keeps_exact_as_the_op_then_runs_t
     with torch.no_grad(), record() as rec:
         torch.compile(model, backend=backend)(**wan_inputs())
     assert {r.layer: r.dense for r in rec.records} == {0: True, 1: False, 2: True}
+
+
+def test_a_whole_model_graph_sends_its_timestep_to_the_host_first(monkeypatch):
+    """Each call of a whole-model graph starts by handing its timestep input to ``prefetch_timestep`` (the
+    op's read then waits on that copy alone, as under ``compile_repeated_blocks``' hook); outputs as before."""
+    from svg_ear_compile import ops, runtime
+
+    prefetched = []
+    monkeypatch.setattr(runtime, "prefetch_timestep", prefetched.append)
+    ops.reset_centroid_caches()
+    torch._dynamo.reset()
+    model = tiny_wan()
+    compiled = torch.compile(model, backend="svg_ear", options={"min_seq_len": 0, "budget": 1.0,
+                                                                "num_q_clusters": 8, "num_k_clusters": 16})
+    with torch.no_grad():
+        for timestep in (900.0, 400.0):
+            inputs = wan_inputs(timestep=timestep)
+            torch.testing.assert_close(compiled(**inputs)[0], model(**inputs)[0], atol=1e-4, rtol=1e-4)
+            assert prefetched[-1] is inputs["timestep"]
+    assert len(prefetched) == 2
+    ops.reset_centroid_caches()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="only a CUDA timestep is copied ahead")
+def test_the_op_in_a_whole_model_graph_reads_the_prefetched_timestep(monkeypatch):
+    """On a GPU the op's timestep read in a whole-model graph is served by the copy the graph started: the
+    plain read, which waits for the queued work, never runs."""
+    from svg_ear_compile import ops, runtime
+
+    def plain_read(timestep):
+        raise AssertionError("the op read the timestep without the prefetched copy")
+
+    monkeypatch.setattr(runtime, "_read_now", plain_read)
+    ops.reset_centroid_caches()
+    torch._dynamo.reset()
+    model = tiny_wan().cuda()
+    compiled = torch.compile(model, backend="svg_ear", options={"min_seq_len": 0, "budget": 0.5,
+                                                                "num_q_clusters": 8, "num_k_clusters": 16,
+                                                                "dense_above_timestep": 950.0})
+    with torch.no_grad():
+        for timestep in (999.0, 900.0, 400.0):  # one exact warm-up step, then sparse ones
+            inputs = {name: value.cuda() if isinstance(value, torch.Tensor) else value
+                      for name, value in wan_inputs(timestep=timestep).items()}
+            assert torch.isfinite(compiled(**inputs)[0]).all()
+    ops.reset_centroid_caches()
