@@ -72,7 +72,7 @@ def timestep_value(timestep: torch.Tensor | float) -> float:
     the same in-place version, so a new or modified timestep is always read again. Inference-mode
     tensors keep no version counter: the one a :func:`track_timestep` hook published for the forward in
     progress is read once per forward (the hook forgets the read when the next forward starts), any
-    other is read every time.
+    other is read every time. A tensor :func:`prefetch_timestep` sent ahead is read from that copy.
     """
     if not isinstance(timestep, torch.Tensor):
         return float(timestep)
