@@ -161,11 +161,10 @@ def svg_ear_backend(gm: torch.fx.GraphModule, example_inputs: list[Any], options
     from torch._inductor.compile_fx import compile_fx
 
     rewrite_graph(gm, options)
-    compiled = compile_fx(gm, example_inputs)
     timestep = timestep_input(gm.graph)
-    if timestep is None:
-        return compiled
-    return _prefetching(compiled, [node for node in gm.graph.nodes if node.op == "placeholder"].index(timestep))
+    inputs = [node for node in gm.graph.nodes if node.op == "placeholder"]
+    compiled = compile_fx(gm, example_inputs)
+    return compiled if timestep is None else _prefetching(compiled, inputs.index(timestep))
 
 
 def _prefetching(compiled: Any, timestep_index: int) -> Any:
